@@ -1,0 +1,305 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicegw/sluice/internal/accesslog"
+	"github.com/sluicegw/sluice/internal/balancer"
+	"github.com/sluicegw/sluice/internal/runtime"
+	"github.com/sluicegw/sluice/internal/upstream"
+)
+
+// copyBufSize is the streaming buffer of the net/http engine: 32 KiB, as
+// io.Copy uses, so a large body moves in few syscalls.
+const copyBufSize = 32 << 10
+
+var copyBufPool = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+
+// ServeHTTP is the net/http engine: it serves HTTP/2 and TLS clients, h2c, and
+// every client when the gateway runs with engine "std".
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rawPath := r.RequestURI
+	if i := strings.IndexByte(rawPath, '?'); i >= 0 {
+		rawPath = rawPath[:i]
+	}
+	if strings.HasPrefix(rawPath, "http://") || strings.HasPrefix(rawPath, "https://") {
+		rawPath = r.URL.EscapedPath()
+	}
+	path, structural, err := normalizePath(rawPath)
+	q := newStdRequest(r, path)
+	entry := accesslog.Entry{Time: start, Client: q.remoteAddr, Method: r.Method, Host: r.Host, URI: r.RequestURI}
+	status := 0
+	var bytes int64
+	defer func() {
+		if g.access != nil {
+			entry.Status, entry.Bytes, entry.Latency = status, bytes, time.Since(start)
+			g.access.Log(&entry)
+		}
+	}()
+	if err != nil {
+		status, bytes = writeStdError(w, http.StatusBadRequest, "text/html", errorPage(400))
+		return
+	}
+	snap := g.rt.Load()
+	var route *runtime.Route
+	ok := false
+	if snap != nil {
+		route, ok = snap.Router.Match(&q)
+	}
+	if !ok {
+		status, bytes = writeStdError(w, http.StatusNotFound, "application/json", body404)
+		return
+	}
+	entry.RouteID = route.ID
+	if route.Upstream == nil {
+		status, bytes = writeStdError(w, http.StatusServiceUnavailable, "application/json", body503)
+		return
+	}
+	status, bytes = g.forwardStd(w, r, &q, route, structural, &entry)
+}
+
+func writeStdError(w http.ResponseWriter, status int, ctype string, body []byte) (int, int64) {
+	h := w.Header()
+	h.Set("Content-Type", ctype)
+	h.Set("Server", "sluice")
+	w.WriteHeader(status)
+	n, _ := w.Write(body)
+	return status, int64(n)
+}
+
+// replayableBody lets a request body survive a failed connection attempt: the
+// transport closes the body it was given on every error, but a retry on another
+// node must still read it. It also records whether any byte was consumed, since
+// only an untouched body can be sent again.
+type replayableBody struct {
+	io.ReadCloser
+	read atomic.Bool
+}
+
+func (b *replayableBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.read.Store(true)
+	}
+	return n, err
+}
+
+func (b *replayableBody) Close() error { return nil }
+
+func (g *Gateway) forwardStd(w http.ResponseWriter, r *http.Request, q *stdRequest, route *runtime.Route,
+	structural bool, entry *accesslog.Entry) (int, int64) {
+	up := route.Upstream
+	out := r.Clone(r.Context())
+	out.RequestURI = ""
+	out.Close = false
+	out.URL.Scheme = "http"
+	if up.TLSEnabled() {
+		out.URL.Scheme = "https"
+	}
+	if structural {
+		out.URL.Path, out.URL.RawPath = q.path, ""
+	}
+	var body *replayableBody
+	if r.Body != nil && r.Body != http.NoBody {
+		body = &replayableBody{ReadCloser: r.Body}
+		out.Body = body
+	}
+	upgrade := ""
+	if route.EnableWebsocket && connectionHasToken(r.Header.Get("Connection"), "upgrade") {
+		upgrade = r.Header.Get("Upgrade")
+	}
+	wantTrailers := connectionHasToken(r.Header.Get("Te"), "trailers")
+	removeHopHeaders(out.Header)
+	if upgrade != "" {
+		out.Header.Set("Connection", "Upgrade")
+		out.Header.Set("Upgrade", upgrade)
+	}
+	if wantTrailers {
+		out.Header.Set("Te", "trailers")
+	}
+	setForwardedHeaders(out.Header, r.Host, q.remoteAddr, q.scheme, q.serverPort, r.Header.Values("X-Forwarded-For"))
+	if up.PassHost == "rewrite" {
+		out.Host = up.UpstreamHost
+	}
+
+	var tried balancer.Tried
+	var retryDeadline time.Time
+	if up.RetryTimeout > 0 {
+		retryDeadline = time.Now().Add(up.RetryTimeout)
+	}
+	tm := route.Timeouts
+	for attempt := 0; ; attempt++ {
+		node, err := up.Picker.Pick(q, tried)
+		if err != nil {
+			return writeStdError(w, http.StatusBadGateway, "text/html", errorPage(502))
+		}
+		tried.Add(node)
+		t := up.Targets[node.Index()]
+		out.URL.Host = t.Node.Addr
+		if up.PassHost == "node" {
+			out.Host = t.HostHeader
+		}
+		entry.UpstreamAddr = t.Node.Addr
+		ctx, cancel := context.WithCancel(upstream.WithConnectTimeout(r.Context(), tm.Connect))
+		var timedOut atomic.Bool
+		watchdog := time.AfterFunc(tm.Connect+tm.Send+tm.Read, func() { timedOut.Store(true); cancel() })
+		upStart := time.Now()
+		resp, err := up.HTTPTransport.RoundTrip(out.WithContext(ctx))
+		if err != nil {
+			watchdog.Stop()
+			cancel()
+			up.Picker.Done(node, balancer.Result{Latency: time.Since(upStart), Failed: true})
+			entry.UpstreamLatency = time.Since(upStart)
+			if isDialError(err) && attempt < up.Retries && (body == nil || !body.read.Load()) &&
+				(retryDeadline.IsZero() || time.Now().Before(retryDeadline)) && r.Context().Err() == nil {
+				g.log.Warn("upstream connect failed; retrying", "route", route.ID, "node", t.Node.Addr, "err", err)
+				continue
+			}
+			status := http.StatusBadGateway
+			if timedOut.Load() || isTimeout(err) {
+				status = http.StatusGatewayTimeout
+			}
+			g.log.Error("upstream request failed", "route", route.ID, "node", t.Node.Addr, "status", status, "err", err)
+			return writeStdError(w, status, "text/html", errorPage(status))
+		}
+		entry.UpstreamStatus = resp.StatusCode
+		n, status := g.copyStdResponse(w, resp, watchdog, tm.Read, &timedOut, upgrade != "")
+		watchdog.Stop()
+		cancel()
+		up.Picker.Done(node, balancer.Result{Latency: time.Since(upStart), Failed: false})
+		entry.UpstreamLatency = time.Since(upStart)
+		return status, n
+	}
+}
+
+// setForwardedHeaders sets the X-Forwarded-* family and X-Real-IP. The client's
+// own X-Forwarded-For is extended (nginx's $proxy_add_x_forwarded_for); the
+// others are overwritten, since a client could otherwise spoof its scheme or host.
+func setForwardedHeaders(h http.Header, host, clientIP, scheme, port string, prior []string) {
+	xff := clientIP
+	if len(prior) > 0 {
+		xff = strings.Join(prior, ", ") + ", " + clientIP
+	}
+	h.Set("X-Forwarded-For", xff)
+	h.Set("X-Real-Ip", clientIP)
+	h.Set("X-Forwarded-Proto", scheme)
+	h.Set("X-Forwarded-Host", host)
+	h.Set("X-Forwarded-Port", port)
+}
+
+func (g *Gateway) copyStdResponse(w http.ResponseWriter, resp *http.Response, watchdog *time.Timer,
+	read time.Duration, timedOut *atomic.Bool, upgrade bool) (int64, int) {
+	defer resp.Body.Close()
+	h := w.Header()
+	for k, vv := range resp.Header {
+		h[k] = vv
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols && upgrade {
+		return g.switchProtocols(w, resp), http.StatusSwitchingProtocols
+	}
+	removeHopHeaders(h)
+	streaming := resp.ContentLength < 0 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+	w.WriteHeader(resp.StatusCode)
+	rc := http.NewResponseController(w)
+	if streaming {
+		_ = rc.Flush()
+	}
+	bp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bp)
+	buf := *bp
+	var written int64
+	for {
+		watchdog.Reset(read)
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			m, werr := w.Write(buf[:n])
+			written += int64(m)
+			if werr != nil {
+				return written, resp.StatusCode
+			}
+			if streaming {
+				_ = rc.Flush()
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if timedOut.Load() {
+				g.log.Error("upstream read timed out mid-body", "err", err)
+			}
+			// The status line is gone; abort so the client sees a broken
+			// response rather than a silently truncated one.
+			panic(http.ErrAbortHandler)
+		}
+	}
+	for k, vv := range resp.Trailer {
+		h[http.TrailerPrefix+k] = vv
+	}
+	return written, resp.StatusCode
+}
+
+// switchProtocols completes a WebSocket (or other) upgrade: it hands the client
+// connection and the upstream connection to each other and copies both ways.
+func (g *Gateway) switchProtocols(w http.ResponseWriter, resp *http.Response) int64 {
+	upConn, ok := resp.Body.(io.ReadWriteCloser)
+	if !ok {
+		return 0
+	}
+	defer upConn.Close()
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		g.log.Error("upgrade: cannot hijack client connection", "err", err)
+		return 0
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Time{})
+	resp.Body = nil
+	if err := resp.Write(brw); err != nil {
+		return 0
+	}
+	if err := brw.Flush(); err != nil {
+		return 0
+	}
+	return spliceConns(conn, brw.Reader, upConn)
+}
+
+// spliceConns copies client→upstream and upstream→client until either side
+// ends, then closes both so the other copy returns too. It returns the bytes
+// sent to the client.
+func spliceConns(client net.Conn, clientBuffered io.Reader, up io.ReadWriteCloser) int64 {
+	var toClient int64
+	done := make(chan struct{}, 2)
+	go func() {
+		_, _ = io.Copy(up, clientBuffered)
+		done <- struct{}{}
+	}()
+	go func() {
+		toClient, _ = io.Copy(client, up)
+		done <- struct{}{}
+	}()
+	<-done
+	client.Close()
+	up.Close()
+	<-done
+	return toClient
+}
+
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}

@@ -1,0 +1,114 @@
+package runtime
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicegw/sluice/internal/balancer"
+	"github.com/sluicegw/sluice/internal/store"
+	"github.com/sluicegw/sluice/internal/upstream"
+)
+
+// Runtime owns the current Snapshot and the registries whose state outlives it.
+// One goroutine (Run) applies store changes; requests only Load.
+type Runtime struct {
+	current   atomic.Pointer[Snapshot]
+	store     store.Store
+	log       *slog.Logger
+	defaults  Defaults
+	balancers *balancer.Registry
+	upstreams *upstream.Registry
+	ready     chan struct{}
+}
+
+// New returns a Runtime reading from st. Call Run to load and follow changes.
+func New(st store.Store, defaults Defaults, log *slog.Logger) *Runtime {
+	return &Runtime{
+		store:     st,
+		log:       log,
+		defaults:  defaults,
+		balancers: balancer.NewRegistry(),
+		upstreams: upstream.NewRegistry(),
+		ready:     make(chan struct{}),
+	}
+}
+
+// Load returns the Snapshot to serve a request from; nil before the first load.
+func (r *Runtime) Load() *Snapshot { return r.current.Load() }
+
+// Ready is closed once a first Snapshot is served.
+func (r *Runtime) Ready() <-chan struct{} { return r.ready }
+
+// Deps exposes the registries for compiles that should share state.
+func (r *Runtime) Deps() Deps {
+	return Deps{Balancers: r.balancers, Upstreams: r.upstreams, Defaults: r.defaults}
+}
+
+// Run loads the store and follows its changes until ctx ends. A listing that
+// fails to compile is logged, error by error, and the previous Snapshot keeps
+// serving.
+func (r *Runtime) Run(ctx context.Context) error {
+	l, err := r.store.List(ctx)
+	if err != nil {
+		r.log.Error("initial load failed; serving no routes until the resources are valid", "err", err)
+	} else {
+		r.apply(l)
+	}
+	reap := time.NewTicker(5 * time.Second)
+	defer reap.Stop()
+	watch := r.store.Watch(ctx, l.Revision)
+	for {
+		select {
+		case <-ctx.Done():
+			r.upstreams.Close()
+			return nil
+		case now := <-reap.C:
+			r.upstreams.ReapIdle(now)
+		case b, ok := <-watch:
+			if !ok {
+				return ctx.Err()
+			}
+			if b.Reset {
+				r.apply(b.Listing)
+				continue
+			}
+			// Incremental stores (embedded, etcd) arrive in a later change; the
+			// file store always resets.
+			r.log.Warn("ignoring incremental batch", "revision", b.Revision)
+		}
+	}
+}
+
+func (r *Runtime) apply(l store.Listing) {
+	res, err := ResourcesFromListing(l)
+	if err == nil {
+		r.upstreams.BeginCompile()
+		var snap *Snapshot
+		snap, err = Compile(res, l.Revision, r.Deps())
+		if err == nil {
+			r.current.Store(snap)
+			r.upstreams.Sweep()
+			r.log.Info("configuration applied", "revision", l.Revision, "routes", len(snap.Routes))
+			select {
+			case <-r.ready:
+			default:
+				close(r.ready)
+			}
+			return
+		}
+	}
+	logErrors(r.log, "configuration rejected; still serving the previous one", l.Revision, err)
+}
+
+// logErrors logs each joined error as its own record, so every field path shows.
+func logErrors(log *slog.Logger, msg string, rev int64, err error) {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			logErrors(log, msg, rev, e)
+		}
+		return
+	}
+	log.Error(msg, "revision", rev, "err", err)
+}

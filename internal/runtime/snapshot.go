@@ -1,0 +1,41 @@
+// Package runtime turns store listings into validated, compiled, immutable
+// Snapshots and swaps them in atomically. The data plane reads only the current
+// Snapshot; it never reads the store.
+package runtime
+
+import (
+	"time"
+
+	"github.com/sluicegw/sluice/internal/router"
+	"github.com/sluicegw/sluice/internal/upstream"
+)
+
+// Snapshot is the compiled form of every resource at one store revision.
+type Snapshot struct {
+	Revision int64
+	Router   *router.Router[*Route]
+	// Routes lists every compiled route, in id order, for introspection.
+	Routes []*Route
+}
+
+// Route is a compiled route: what to run once it matched.
+type Route struct {
+	ID              string
+	Name            string
+	ServiceID       string
+	EnableWebsocket bool
+	Upstream        *upstream.Upstream
+	// Timeouts already resolves route.timeout over upstream.timeout over the
+	// gateway defaults.
+	Timeouts upstream.Timeouts
+}
+
+// Defaults are the gateway-level values a resource may leave unset.
+type Defaults struct {
+	Timeouts upstream.Timeouts
+}
+
+// DefaultTimeouts are APISIX's (nginx's) proxy timeouts: 60 s each.
+func DefaultTimeouts() upstream.Timeouts {
+	return upstream.Timeouts{Connect: 60 * time.Second, Send: 60 * time.Second, Read: 60 * time.Second}
+}
