@@ -121,6 +121,7 @@ func Compile(res *config.Resources, rev int64, deps Deps) (*Snapshot, error) {
 		return nil, fmt.Errorf("building router: %w", err)
 	}
 	snap.Router = rt
+	snap.upstreamKeys = c.keys
 	sort.Slice(snap.Routes, func(i, j int) bool { return snap.Routes[i].ID < snap.Routes[j].ID })
 	return snap, nil
 }
@@ -128,6 +129,7 @@ func Compile(res *config.Resources, rev int64, deps Deps) (*Snapshot, error) {
 type compiler struct {
 	deps      Deps
 	upstreams map[string]*upstream.Upstream
+	keys      []string // balancer state keys of every compiled upstream
 	errs      []error
 }
 
@@ -224,6 +226,7 @@ func (c *compiler) upstream(u *config.Upstream, key string) (*upstream.Upstream,
 	if scheme == "" {
 		scheme = "http"
 	}
+	c.keys = append(c.keys, key)
 	cu := &upstream.Upstream{
 		Key:          key,
 		Scheme:       scheme,

@@ -90,6 +90,7 @@ func (r *Runtime) apply(l store.Listing) {
 		if err == nil {
 			r.current.Store(snap)
 			r.upstreams.Sweep()
+			r.balancers.Retain(snap.upstreamKeys)
 			r.log.Info("configuration applied", "revision", l.Revision, "routes", len(snap.Routes))
 			select {
 			case <-r.ready:

@@ -16,6 +16,8 @@ type Snapshot struct {
 	Router   *router.Router[*Route]
 	// Routes lists every compiled route, in id order, for introspection.
 	Routes []*Route
+
+	upstreamKeys []string
 }
 
 // Route is a compiled route: what to run once it matched.
