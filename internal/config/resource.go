@@ -12,23 +12,24 @@ import "encoding/json"
 // upstream"; `hosts: []` is invalid), so the JSON encoding must keep the
 // difference.
 type Route struct {
-	ID              string            `json:"id,omitempty"`
-	Name            string            `json:"name,omitempty"`
-	Desc            string            `json:"desc,omitempty"`
-	URI             string            `json:"uri,omitempty"`
-	URIs            []string          `json:"uris,omitzero"`
-	Host            string            `json:"host,omitempty"`
-	Hosts           []string          `json:"hosts,omitzero"`
-	RemoteAddr      string            `json:"remote_addr,omitempty"`
-	RemoteAddrs     []string          `json:"remote_addrs,omitzero"`
-	Methods         []string          `json:"methods,omitempty"`
-	Priority        int               `json:"priority"`
-	Vars            json.RawMessage   `json:"vars,omitempty"`
-	FilterFunc      string            `json:"filter_func,omitempty"`
-	Plugins         map[string]any    `json:"plugins,omitzero"`
-	Script          string            `json:"script,omitempty"`
-	ScriptID        string            `json:"script_id,omitempty"`
-	Upstream        *Upstream         `json:"upstream,omitempty"`
+	ID          string          `json:"id,omitempty"`
+	Name        string          `json:"name,omitempty"`
+	Desc        string          `json:"desc,omitempty"`
+	URI         string          `json:"uri,omitempty"`
+	URIs        []string        `json:"uris,omitzero"`
+	Host        string          `json:"host,omitempty"`
+	Hosts       []string        `json:"hosts,omitzero"`
+	RemoteAddr  string          `json:"remote_addr,omitempty"`
+	RemoteAddrs []string        `json:"remote_addrs,omitzero"`
+	Methods     []string        `json:"methods,omitempty"`
+	Priority    int             `json:"priority"`
+	Vars        json.RawMessage `json:"vars,omitempty"`
+	FilterFunc  string          `json:"filter_func,omitempty"`
+	Plugins     map[string]any  `json:"plugins,omitzero"`
+	Script      string          `json:"script,omitempty"`
+	ScriptID    string          `json:"script_id,omitempty"`
+	Upstream    *Upstream       `json:"upstream,omitempty"`
+	// UpstreamID wins over an inline Upstream when both are set, as in APISIX.
 	UpstreamID      string            `json:"upstream_id,omitempty"`
 	ServiceID       string            `json:"service_id,omitempty"`
 	PluginConfigID  string            `json:"plugin_config_id,omitempty"`
