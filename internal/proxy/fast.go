@@ -124,7 +124,9 @@ func (g *Gateway) ServeFast(nc net.Conn, scheme string, opts *FastOptions, h2c f
 			c.rejectRequest(err)
 			return
 		}
-		_ = nc.SetReadDeadline(time.Time{})
+		// The read-header deadline stays set: body reads set their own, and
+		// the next request's wait sets the idle one, so clearing it would only
+		// cost a timer update per request.
 		if !c.serveRequest() {
 			return
 		}

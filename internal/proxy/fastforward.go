@@ -164,7 +164,10 @@ func (c *fastConn) sendRequest(uc *upstream.Conn, up *upstream.Upstream, t *upst
 	for i := range req.Headers {
 		f := &req.Headers[i]
 		switch {
-		case h1.IsHopByHop(f.Name), h1.EqualFold(f.Name, "host"), h1.EqualFold(f.Name, "expect"):
+		case h1.IsHopByHop(f.Name), h1.EqualFold(f.Name, "host"), h1.EqualFold(f.Name, "expect"),
+			h1.EqualFold(f.Name, "content-length"):
+			// Framing is regenerated below: a client may legally send
+			// "Content-Length: 5, 5", which some upstreams would refuse.
 			continue
 		case h1.EqualFold(f.Name, "x-forwarded-for"):
 			if xff != nil {
@@ -198,6 +201,8 @@ func (c *fastConn) sendRequest(uc *upstream.Conn, up *upstream.Upstream, t *upst
 	h = append(h, "\r\n"...)
 	if req.Chunked {
 		h = append(h, "Transfer-Encoding: chunked\r\n"...)
+	} else if req.ContentLength >= 0 {
+		h = h1.AppendContentLength(h, req.ContentLength)
 	}
 	if upgrade {
 		h = append(h, "Connection: upgrade\r\nUpgrade: "...)

@@ -41,6 +41,11 @@ func (c *fastConn) respond(uc *upstream.Conn, t *upstream.Target, tm upstream.Ti
 	if switching {
 		keep = false
 	}
+	if c.opts.Draining != nil && c.opts.Draining.Load() {
+		// Shutting down: tell the client not to send another request here,
+		// as net/http does, instead of closing under its next one.
+		keep = false
+	}
 
 	h := c.head[:0]
 	h = h1.AppendStatusLine(h, 1, resp.StatusCode, resp.Reason)
@@ -53,8 +58,8 @@ func (c *fastConn) respond(uc *upstream.Conn, t *upstream.Target, tm upstream.Ti
 		if hasConnection && h1.HasToken(resp.Headers, "Connection", f.Name) {
 			continue
 		}
-		if chunkOut && h1.EqualFold(f.Name, "content-length") {
-			continue
+		if h1.EqualFold(f.Name, "content-length") {
+			continue // regenerated below from the parsed framing
 		}
 		h = h1.AppendHeader(h, f.Name, f.Value)
 	}
@@ -68,6 +73,11 @@ func (c *fastConn) respond(uc *upstream.Conn, t *upstream.Target, tm upstream.Ti
 	}
 	if chunkOut {
 		h = append(h, "Transfer-Encoding: chunked\r\n"...)
+	} else if resp.ContentLength >= 0 && (mode == h1.BodyLength || mode == h1.BodyNone) && !switching {
+		// BodyNone keeps a HEAD response's length; 204/304 never carry one.
+		if resp.StatusCode != 204 && resp.StatusCode != 304 {
+			h = h1.AppendContentLength(h, resp.ContentLength)
+		}
 	}
 	h = append(h, "\r\n"...)
 	c.head = h

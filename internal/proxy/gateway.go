@@ -16,7 +16,14 @@ type Gateway struct {
 	rt     *runtime.Runtime
 	log    *slog.Logger
 	access *accesslog.Logger // nil: access log off
+	// maxBody is limits.max_body_bytes for the net/http engine (the fast
+	// engine has it in FastOptions); 0 means unlimited.
+	maxBody int64
 }
+
+// SetMaxBodyBytes bounds request bodies on the net/http engine; 0 means
+// unlimited. Call it before serving.
+func (g *Gateway) SetMaxBodyBytes(n int64) { g.maxBody = n }
 
 // New returns a Gateway serving from rt. access may be nil.
 func New(rt *runtime.Runtime, log *slog.Logger, access *accesslog.Logger) *Gateway {

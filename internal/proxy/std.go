@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,6 +50,22 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status, bytes = writeStdError(w, http.StatusBadRequest, "text/html", errorPage(400))
 		return
 	}
+	if g.maxBody > 0 {
+		if r.ContentLength > g.maxBody {
+			if r.ProtoMajor == 1 {
+				// The body is not read: the connection cannot carry another request.
+				w.Header().Set("Connection", "close")
+			}
+			status, bytes = writeStdError(w, http.StatusRequestEntityTooLarge, "text/html",
+				nginxPage("413 Request Entity Too Large"))
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			// A chunked (or HTTP/2) body over the limit fails mid-stream and is
+			// answered 413 by forwardStd.
+			r.Body = http.MaxBytesReader(w, r.Body, g.maxBody)
+		}
+	}
 	snap := g.rt.Load()
 	var route *runtime.Route
 	ok := false
@@ -83,6 +100,10 @@ func writeStdError(w http.ResponseWriter, status int, ctype string, body []byte)
 type replayableBody struct {
 	io.ReadCloser
 	read atomic.Bool
+	// failed holds the client's own error reading the body (malformed
+	// chunking, a body over max_body_bytes, a client gone mid-body), so a
+	// failed exchange is answered as the client's fault and not with 502.
+	failed atomic.Pointer[error]
 }
 
 func (b *replayableBody) Read(p []byte) (int, error) {
@@ -90,7 +111,28 @@ func (b *replayableBody) Read(p []byte) (int, error) {
 	if n > 0 {
 		b.read.Store(true)
 	}
+	if err != nil && err != io.EOF {
+		b.failed.CompareAndSwap(nil, &err)
+	}
 	return n, err
+}
+
+// clientError returns the status for an exchange that failed because the
+// client's body could not be read: 413 over the body limit, else 400; 0 when
+// the body did not fail.
+func (b *replayableBody) clientError() (int, error) {
+	if b == nil {
+		return 0, nil
+	}
+	p := b.failed.Load()
+	if p == nil {
+		return 0, nil
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(*p, &mbe) {
+		return http.StatusRequestEntityTooLarge, *p
+	}
+	return http.StatusBadRequest, *p
 }
 
 func (b *replayableBody) Close() error { return nil }
@@ -152,8 +194,19 @@ func (g *Gateway) forwardStd(w http.ResponseWriter, r *http.Request, q *stdReque
 		ctx, cancel := context.WithCancel(upstream.WithConnectTimeout(r.Context(), tm.Connect))
 		var timedOut atomic.Bool
 		watchdog := time.AfterFunc(tm.Connect+tm.Send+tm.Read, func() { timedOut.Store(true); cancel() })
+		// Once the request is sent, the response head must come within the read
+		// timeout (nginx's proxy_read_timeout), not whatever is left of the total.
+		trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { watchdog.Reset(tm.Read) }}
+		req := out.WithContext(httptrace.WithClientTrace(ctx, trace))
+		if up.MaxRequests > 0 && !up.HTTP2() {
+			// keepalive_pool.requests: the connection's last request asks for
+			// it to close. GotConn runs before the request is written.
+			trace.GotConn = func(info httptrace.GotConnInfo) {
+				req.Close = upstream.CountRequest(info.Conn, up.MaxRequests)
+			}
+		}
 		upStart := time.Now()
-		resp, err := up.HTTPTransport.RoundTrip(out.WithContext(ctx))
+		resp, err := up.HTTPTransport.RoundTrip(req)
 		if err != nil {
 			watchdog.Stop()
 			cancel()
@@ -163,6 +216,13 @@ func (g *Gateway) forwardStd(w http.ResponseWriter, r *http.Request, q *stdReque
 				(retryDeadline.IsZero() || time.Now().Before(retryDeadline)) && r.Context().Err() == nil {
 				g.log.Warn("upstream connect failed; retrying", "route", route.ID, "node", t.Node.Addr, "err", err)
 				continue
+			}
+			if status, cerr := body.clientError(); status != 0 {
+				g.log.Debug("client request body failed", "route", route.ID, "status", status, "err", cerr)
+				if status == http.StatusRequestEntityTooLarge {
+					return writeStdError(w, status, "text/html", nginxPage("413 Request Entity Too Large"))
+				}
+				return writeStdError(w, status, "text/html", errorPage(status))
 			}
 			status := http.StatusBadGateway
 			if timedOut.Load() || isTimeout(err) {
@@ -237,8 +297,9 @@ func (g *Gateway) copyStdResponse(w http.ResponseWriter, resp *http.Response, wa
 			if timedOut.Load() {
 				g.log.Error("upstream read timed out mid-body", "err", err)
 			}
-			// The status line is gone; abort so the client sees a broken
-			// response rather than a silently truncated one.
+			// The status line is gone; send what arrived, then abort so the
+			// client sees a broken response rather than a silently truncated one.
+			_ = rc.Flush()
 			panic(http.ErrAbortHandler)
 		}
 	}
