@@ -190,11 +190,8 @@ func itoa(n int) string {
 func (c *fastConn) rejectRequest(err error) {
 	var he *h1.Error
 	if !errors.As(err, &he) {
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() && c.br.Buffered() > 0 {
-			// A head that never completed: nginx answers 408 here.
-			c.writeSimple(408, "text/html", nginxPage("408 Request Time-out"), false)
-		}
+		// I/O errors and a head that never completed in time: like nginx,
+		// close without an answer.
 		return
 	}
 	body := nginxPage(itoa(he.Status) + " " + h1.StatusText(he.Status))

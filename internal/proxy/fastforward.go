@@ -246,8 +246,20 @@ func (c *fastConn) sendBody(uc *upstream.Conn, tm upstream.Timeouts) error {
 	}
 	var total int64
 	for {
-		if c.opts.BodyTimeout > 0 && c.br.Buffered() == 0 {
-			_ = c.nc.SetReadDeadline(time.Now().Add(c.opts.BodyTimeout))
+		if c.br.Buffered() == 0 {
+			// The next read may wait for the client: send what is buffered
+			// first, so a streamed body reaches the upstream as it comes.
+			if uc.BW.Buffered() > 0 {
+				if tm.Send > 0 {
+					_ = uc.Conn.SetWriteDeadline(time.Now().Add(tm.Send))
+				}
+				if err := uc.BW.Flush(); err != nil {
+					return err
+				}
+			}
+			if c.opts.BodyTimeout > 0 {
+				_ = c.nc.SetReadDeadline(time.Now().Add(c.opts.BodyTimeout))
+			}
 		}
 		n, err := c.reqBody.Read(c.buf)
 		if n > 0 {

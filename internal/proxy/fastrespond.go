@@ -52,10 +52,12 @@ func (c *fastConn) respond(uc *upstream.Conn, t *upstream.Target, tm upstream.Ti
 	hasConnection := resp.Header("Connection") != nil
 	for i := range resp.Headers {
 		f := &resp.Headers[i]
-		if h1.IsHopByHop(f.Name) && !(switching && h1.EqualFold(f.Name, "upgrade")) {
+		// A 101 keeps its Upgrade field, though "Connection: upgrade" names it.
+		keepUpgrade := switching && h1.EqualFold(f.Name, "upgrade")
+		if h1.IsHopByHop(f.Name) && !keepUpgrade {
 			continue
 		}
-		if hasConnection && h1.HasToken(resp.Headers, "Connection", f.Name) {
+		if hasConnection && !keepUpgrade && h1.HasToken(resp.Headers, "Connection", f.Name) {
 			continue
 		}
 		if h1.EqualFold(f.Name, "content-length") {

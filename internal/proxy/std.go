@@ -104,12 +104,22 @@ type replayableBody struct {
 	// chunking, a body over max_body_bytes, a client gone mid-body), so a
 	// failed exchange is answered as the client's fault and not with 502.
 	failed atomic.Pointer[error]
+	// src's trailers are copied into trailer at the end of the body.
+	src     *http.Request
+	trailer http.Header
 }
 
 func (b *replayableBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if n > 0 {
 		b.read.Store(true)
+	}
+	if err == io.EOF && b.src != nil {
+		for k, vv := range b.src.Trailer {
+			if len(vv) > 0 {
+				b.trailer[k] = vv
+			}
+		}
 	}
 	if err != nil && err != io.EOF {
 		b.failed.CompareAndSwap(nil, &err)
@@ -154,6 +164,12 @@ func (g *Gateway) forwardStd(w http.ResponseWriter, r *http.Request, q *stdReque
 	if r.Body != nil && r.Body != http.NoBody {
 		body = &replayableBody{ReadCloser: r.Body}
 		out.Body = body
+		if r.ContentLength < 0 {
+			// Trailers come with the end of the body, after out was cloned:
+			// the body copies them into the map the transport sends from.
+			out.Trailer = make(http.Header, len(r.Trailer))
+			body.src, body.trailer = r, out.Trailer
+		}
 	}
 	upgrade := ""
 	if route.EnableWebsocket && connectionHasToken(r.Header.Get("Connection"), "upgrade") {
@@ -232,6 +248,17 @@ func (g *Gateway) forwardStd(w http.ResponseWriter, r *http.Request, q *stdReque
 			return writeStdError(w, status, "text/html", errorPage(status))
 		}
 		entry.UpstreamStatus = resp.StatusCode
+		if resp.StatusCode == http.StatusSwitchingProtocols && upgrade == "" {
+			// An upgrade the route did not allow: never hand the raw
+			// connection over (the fast engine answers 502 too).
+			resp.Body.Close()
+			watchdog.Stop()
+			cancel()
+			up.Picker.Done(node, balancer.Result{Latency: time.Since(upStart), Failed: true})
+			entry.UpstreamLatency = time.Since(upStart)
+			g.log.Error("upstream switched protocols without an allowed upgrade", "route", route.ID, "node", t.Node.Addr)
+			return writeStdError(w, http.StatusBadGateway, "text/html", errorPage(502))
+		}
 		n, status := g.copyStdResponse(w, resp, watchdog, tm.Read, &timedOut, upgrade != "")
 		watchdog.Stop()
 		cancel()

@@ -290,6 +290,7 @@ func (c *compiler) upstream(u *config.Upstream, key string) (*upstream.Upstream,
 	if u.KeepalivePool != nil {
 		ka = *u.KeepalivePool
 	}
+	cu.MaxRequests = ka.Requests
 	for _, n := range nodes {
 		t := &upstream.Target{Node: n, HostHeader: n.Host}
 		if n.Port != defaultPort(scheme) {

@@ -38,6 +38,10 @@ func New(st store.Store, defaults Defaults, log *slog.Logger) *Runtime {
 // Load returns the Snapshot to serve a request from; nil before the first load.
 func (r *Runtime) Load() *Snapshot { return r.current.Load() }
 
+// Swap serves snap from now on. Run does this for every good listing; tests
+// and benchmarks that compile by hand use it directly.
+func (r *Runtime) Swap(snap *Snapshot) { r.current.Store(snap) }
+
 // Ready is closed once a first Snapshot is served.
 func (r *Runtime) Ready() <-chan struct{} { return r.ready }
 

@@ -58,6 +58,7 @@ func New(gw *proxy.Gateway, conf *config.Gateway, log *slog.Logger) (*Server, er
 		MaxBodyBytes:      conf.Limits.MaxBodyBytes,
 	}
 	s.fast.Draining = &s.draining
+	gw.SetMaxBodyBytes(conf.Limits.MaxBodyBytes)
 	if len(conf.TLS.Certificates) > 0 {
 		certs := make([]tls.Certificate, 0, len(conf.TLS.Certificates))
 		for i, c := range conf.TLS.Certificates {
@@ -254,15 +255,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeListeners()
 	s.plainL.Close()
 	s.tlsL.Close()
-	var errs []error
+	// One error slot per server: the two shutdowns run concurrently.
+	errs := make([]error, 2)
 	var hwg sync.WaitGroup
-	for _, hs := range []*http.Server{s.plainH2, s.tlsH2} {
+	for i, hs := range []*http.Server{s.plainH2, s.tlsH2} {
 		hwg.Add(1)
 		go func() {
 			defer hwg.Done()
-			if err := hs.Shutdown(ctx); err != nil {
-				errs = append(errs, err)
-			}
+			errs[i] = hs.Shutdown(ctx)
 		}()
 	}
 	// Fast-engine connections: idle ones are woken and end at once; busy ones

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicegw/sluice/internal/balancer"
@@ -33,7 +34,10 @@ type Upstream struct {
 	Targets      []*Target // same order as the nodes given to the picker
 	Retries      int
 	RetryTimeout time.Duration // 0: unbounded
-	Timeouts     Timeouts
+	// MaxRequests is keepalive_pool.requests: a connection is closed after
+	// carrying this many requests (0: unlimited).
+	MaxRequests int
+	Timeouts    Timeouts
 	// HTTPTransport carries requests on the net/http engine and for protocols the
 	// fast path does not speak (HTTP/2, gRPC).
 	HTTPTransport *http.Transport
@@ -71,5 +75,31 @@ func DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	if t, ok := ctx.Value(connectTimeoutKey{}).(time.Duration); ok && t > 0 {
 		d.Timeout = t
 	}
-	return d.DialContext(ctx, network, addr)
+	nc, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &countedConn{Conn: nc}, nil
+}
+
+// countedConn counts the requests a net/http transport sends on a connection
+// it dialed with DialContext, for keepalive_pool.requests (see CountRequest).
+type countedConn struct {
+	net.Conn
+	requests atomic.Int64
+}
+
+// CountRequest records one more request on c, a connection from DialContext
+// (or TLS over one), and reports whether it is the last one max allows, so
+// the caller can ask for the connection to close after it. max <= 0 means
+// unlimited.
+func CountRequest(c net.Conn, max int) bool {
+	if max <= 0 {
+		return false
+	}
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = tc.NetConn()
+	}
+	cc, ok := c.(*countedConn)
+	return ok && cc.requests.Add(1) >= int64(max)
 }

@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -279,9 +280,12 @@ func RawRequest(t testing.TB, addr, raw string, timeout time.Duration) (resp str
 
 // StatusOf returns the status code of the first response in a raw answer.
 func StatusOf(resp string) int {
-	var code int
 	line, _, _ := strings.Cut(resp, "\r\n")
-	fmt.Sscanf(line, "HTTP/1.%*d %d", &code)
+	f := strings.Fields(line)
+	if len(f) < 2 || !strings.HasPrefix(f[0], "HTTP/1.") {
+		return 0
+	}
+	code, _ := strconv.Atoi(f[1])
 	return code
 }
 
