@@ -291,6 +291,9 @@ func (g *Gateway) copyStdResponse(w http.ResponseWriter, resp *http.Response, wa
 		h[k] = vv
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols && upgrade {
+		// An upgraded connection lives as long as its peers want: the read
+		// timeout applied to the handshake only.
+		watchdog.Stop()
 		return g.switchProtocols(w, resp), http.StatusSwitchingProtocols
 	}
 	removeHopHeaders(h)
