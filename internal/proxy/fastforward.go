@@ -195,7 +195,7 @@ func (c *fastConn) sendRequest(uc *upstream.Conn, up *upstream.Upstream, t *upst
 	h = append(h, "\r\nX-Forwarded-Proto: "...)
 	h = append(h, v.scheme...)
 	h = append(h, "\r\nX-Forwarded-Host: "...)
-	h = append(h, req.Host...)
+	h = append(h, v.host...) // nginx's $host: lower case, no port, as APISIX sends
 	h = append(h, "\r\nX-Forwarded-Port: "...)
 	h = append(h, v.serverPort...)
 	h = append(h, "\r\n"...)

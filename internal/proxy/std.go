@@ -184,7 +184,7 @@ func (g *Gateway) forwardStd(w http.ResponseWriter, r *http.Request, q *stdReque
 	if wantTrailers {
 		out.Header.Set("Te", "trailers")
 	}
-	setForwardedHeaders(out.Header, r.Host, q.remoteAddr, q.scheme, q.serverPort, r.Header.Values("X-Forwarded-For"))
+	setForwardedHeaders(out.Header, q.host, q.remoteAddr, q.scheme, q.serverPort, r.Header.Values("X-Forwarded-For"))
 	if up.PassHost == "rewrite" {
 		out.Host = up.UpstreamHost
 	}
