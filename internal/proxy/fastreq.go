@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"net/netip"
-	"strings"
 	"unsafe"
 
 	"github.com/sluicegw/sluice/internal/h1"
@@ -38,17 +37,7 @@ func (q *fastRequest) Path() string         { return q.path }
 func (q *fastRequest) RemoteIP() netip.Addr { return q.remoteIP }
 
 func (q *fastRequest) Var(n string) (string, bool) {
-	if s, ok := strings.CutPrefix(n, "http_"); ok {
-		return q.header(s)
-	}
-	if s, ok := strings.CutPrefix(n, "cookie_"); ok {
-		c, ok := q.header("cookie")
-		if !ok {
-			return "", false
-		}
-		return cookieValue(c, s)
-	}
-	return commonVar(n, &varFields{
+	return requestVar(q, n, &varFields{
 		method: q.method, host: q.host, uri: q.path, query: q.query, requestURI: bstr(q.req.RequestURI),
 		scheme: q.scheme, serverPort: q.serverPort, remoteAddr: q.remoteAddr, remotePort: q.remotePort,
 	})

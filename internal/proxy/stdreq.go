@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strings"
 )
 
 // stdRequest is the router.Request view of a net/http request.
@@ -44,17 +43,7 @@ func (q *stdRequest) Host() string         { return q.host }
 func (q *stdRequest) Path() string         { return q.path }
 func (q *stdRequest) RemoteIP() netip.Addr { return q.remoteIP }
 func (q *stdRequest) Var(n string) (string, bool) {
-	if s, ok := strings.CutPrefix(n, "http_"); ok {
-		return q.header(s)
-	}
-	if s, ok := strings.CutPrefix(n, "cookie_"); ok {
-		c, ok := q.header("cookie")
-		if !ok {
-			return "", false
-		}
-		return cookieValue(c, s)
-	}
-	return commonVar(n, &varFields{
+	return requestVar(q, n, &varFields{
 		method: q.r.Method, host: q.host, uri: q.path, query: q.query, requestURI: q.r.RequestURI,
 		scheme: q.scheme, serverPort: q.serverPort, remoteAddr: q.remoteAddr, remotePort: q.remotePort,
 	})

@@ -86,8 +86,28 @@ type varFields struct {
 	method, host, uri, query, requestURI, scheme, serverPort, remoteAddr, remotePort string
 }
 
-// commonVar resolves the variables every engine answers the same way; header
-// and cookie variables are the engine's own.
+// headerSource is an engine's own header lookup, by $http_* suffix.
+type headerSource interface {
+	header(suffix string) (string, bool)
+}
+
+// requestVar resolves an nginx variable for any engine: headers and cookies
+// through the engine's headers, the rest from f.
+func requestVar(hs headerSource, name string, f *varFields) (string, bool) {
+	if s, ok := strings.CutPrefix(name, "http_"); ok {
+		return hs.header(s)
+	}
+	if s, ok := strings.CutPrefix(name, "cookie_"); ok {
+		c, ok := hs.header("cookie")
+		if !ok {
+			return "", false
+		}
+		return cookieValue(c, s)
+	}
+	return commonVar(name, f)
+}
+
+// commonVar resolves the variables every engine answers the same way.
 func commonVar(name string, f *varFields) (string, bool) {
 	if a, ok := strings.CutPrefix(name, "arg_"); ok {
 		return queryArg(f.query, a)

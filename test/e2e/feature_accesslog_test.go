@@ -104,7 +104,7 @@ routes:
 			}
 			// A request no route matches is logged too, without upstream fields.
 			raw, _ := RawRequest(t, g.Addr, "GET /nowhere HTTP/1.1\r\nHost: Nowhere.example\r\nConnection: close\r\n\r\n", 3*time.Second)
-			if featStatusOf(raw) != 404 {
+			if StatusOf(raw) != 404 {
 				t.Fatalf("/nowhere: %q", raw)
 			}
 			lines := g.AccessLog(t, len(wants)+1)

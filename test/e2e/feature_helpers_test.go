@@ -337,21 +337,6 @@ func featWrite(t testing.TB, dir, name, data string) string {
 	return p
 }
 
-// featStatusOf returns the status code of the first response in a raw answer
-// (0 if there is none).
-func featStatusOf(resp string) int {
-	line, _, _ := strings.Cut(resp, "\r\n")
-	f := strings.Fields(line)
-	if len(f) < 2 || !strings.HasPrefix(f[0], "HTTP/1.") {
-		return 0
-	}
-	var code int
-	if _, err := fmt.Sscan(f[1], &code); err != nil {
-		return 0
-	}
-	return code
-}
-
 // featGateway is StartGateway plus a check, once the process stopped, that a
 // -race binary (SLUICE_E2E_RACE=1) reported no data race.
 func featGateway(t testing.TB, opts GatewayOptions) *Gateway {

@@ -116,35 +116,6 @@ func protoGateway(t testing.TB, engine, addr, extra string) *Gateway {
 	return StartGateway(t, GatewayOptions{Resources: protoResources("", "", addr), Engine: engine, Extra: extra})
 }
 
-// protoRaw sends raw on a fresh connection and reads until the gateway closes
-// or timeout passes. It is RawRequest that tolerates a reset (the gateway may
-// close while unread request bytes are pending, which resets the connection).
-func protoRaw(t testing.TB, addr, raw string, timeout time.Duration) (resp string, closed bool) {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Write([]byte(raw)); err != nil {
-		return "", true
-	}
-	_ = c.SetReadDeadline(time.Now().Add(timeout))
-	var out strings.Builder
-	buf := make([]byte, 4096)
-	for {
-		n, err := c.Read(buf)
-		out.Write(buf[:n])
-		if err != nil {
-			var ne net.Error
-			if errorsAs(err, &ne) && ne.Timeout() {
-				return out.String(), false
-			}
-			return out.String(), true
-		}
-	}
-}
-
 // protoCountResponses counts status lines at the start of responses in a raw
 // answer (a body that itself contains "HTTP/1.1 " would be miscounted, so
 // tests keep bodies free of it).
@@ -210,21 +181,6 @@ func protoAlive(t testing.TB, g *Gateway) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("gateway not healthy: status %d", resp.StatusCode)
 	}
-}
-
-// protoStatus returns the status code of the first response in a raw answer,
-// 0 if there is none. (The harness's StatusOf uses a Sscanf verb, %*d, that Go
-// does not support, so it always returns 0.)
-func protoStatus(resp string) int {
-	line, _, _ := strings.Cut(resp, "\r\n")
-	if len(line) < 12 || !strings.HasPrefix(line, "HTTP/1.") || line[8] != ' ' {
-		return 0
-	}
-	code, err := strconv.Atoi(line[9:12])
-	if err != nil {
-		return 0
-	}
-	return code
 }
 
 // protoNewUpstreamWith starts an httptest upstream serving h, closed when the

@@ -59,8 +59,8 @@ func TestProtoLimits(t *testing.T) {
 						want = tc.std
 					}
 					before := len(up.Seen())
-					resp, closed := protoRaw(t, g.Addr, tc.raw, 3*time.Second)
-					if got := protoStatus(resp); got != want {
+					resp, closed := RawRequest(t, g.Addr, tc.raw, 3*time.Second)
+					if got := StatusOf(resp); got != want {
 						t.Fatalf("status %d, want %d:\n%s", got, want, tail(resp, 500))
 					}
 					time.Sleep(50 * time.Millisecond)
@@ -84,8 +84,8 @@ func TestProtoLimits(t *testing.T) {
 				})
 			}
 			// A body at the limit passes.
-			resp, _ := protoRaw(t, g.Addr, "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1000\r\n\r\n"+body[:1000], 3*time.Second)
-			if protoStatus(resp) != 200 || len(up.Last(t).Body) != 1000 {
+			resp, _ := RawRequest(t, g.Addr, "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1000\r\n\r\n"+body[:1000], 3*time.Second)
+			if StatusOf(resp) != 200 || len(up.Last(t).Body) != 1000 {
 				t.Fatalf("body at the limit: %s", tail(resp, 300))
 			}
 		})
@@ -103,7 +103,7 @@ func TestProtoSlowClients(t *testing.T) {
 			t.Run("slowloris", func(t *testing.T) {
 				start := time.Now()
 				// Enough bytes that net/http (std) has decided it is not h2c.
-				resp, closed := protoRaw(t, g.Addr, "GET /slow HTTP/1.1\r\nHost: example.com\r\nX-Slow: ", 4*time.Second)
+				resp, closed := RawRequest(t, g.Addr, "GET /slow HTTP/1.1\r\nHost: example.com\r\nX-Slow: ", 4*time.Second)
 				el := time.Since(start)
 				if !closed {
 					t.Fatalf("connection still open after %v", el)
@@ -112,7 +112,7 @@ func TestProtoSlowClients(t *testing.T) {
 					t.Fatalf("closed after %v, want about 1s", el)
 				}
 				// Closing silently (nginx) or with 408 (net/http) are both fine.
-				if s := protoStatus(resp); resp != "" && s != 408 {
+				if s := StatusOf(resp); resp != "" && s != 408 {
 					t.Fatalf("answered %q", resp)
 				}
 				if up.Requests() != 0 {

@@ -106,7 +106,7 @@ func TestProtoSmuggling(t *testing.T) {
 						timeout = 500 * time.Millisecond
 					}
 					before := len(up.Seen())
-					resp, closed := protoRaw(t, g.Addr, v.raw, timeout)
+					resp, closed := RawRequest(t, g.Addr, v.raw, timeout)
 					time.Sleep(30 * time.Millisecond) // let a late upstream request show
 					seen := up.Seen()[before:]
 					switch {
@@ -116,16 +116,16 @@ func TestProtoSmuggling(t *testing.T) {
 						}
 						return
 					case accepted:
-						if protoStatus(resp) != 200 || len(seen) != 1 || seen[0].BodyErr != nil {
+						if StatusOf(resp) != 200 || len(seen) != 1 || seen[0].BodyErr != nil {
 							t.Fatalf("std: got %q; upstream saw %+v", resp, seen)
 						}
 						return
 					}
-					if got := protoStatus(resp); got != want {
+					if got := StatusOf(resp); got != want {
 						t.Errorf("status %d, want %d; response:\n%s", got, want, resp)
 					}
 					if !closed {
-						t.Errorf("connection left open after %d", protoStatus(resp))
+						t.Errorf("connection left open after %d", StatusOf(resp))
 					}
 					if n := protoCountResponses(resp); n != 1 {
 						t.Errorf("%d responses, want 1:\n%s", n, resp)

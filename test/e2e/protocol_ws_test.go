@@ -173,8 +173,8 @@ func TestProtoWebSocket(t *testing.T) {
 				io.Copy(c, br)
 			})
 			g := StartGateway(t, GatewayOptions{Resources: protoResources("", "", up.Addr), Engine: engine})
-			resp, closed := protoRaw(t, g.Addr, "GET /x HTTP/1.1\r\nHost: example.com\r\n\r\n", time.Second)
-			if protoStatus(resp) != 502 || strings.Contains(resp, "rogue") {
+			resp, closed := RawRequest(t, g.Addr, "GET /x HTTP/1.1\r\nHost: example.com\r\n\r\n", time.Second)
+			if StatusOf(resp) != 502 || strings.Contains(resp, "rogue") {
 				t.Fatalf("got %q", resp)
 			}
 			// The fast engine closes after any 502; net/http keeps the
