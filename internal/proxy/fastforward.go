@@ -85,10 +85,13 @@ func (c *fastConn) forward(route *runtime.Route, structural, keep bool) (int, in
 			s, n := c.writeSimple(status, "text/html", errorPage(status), false)
 			return s, n, false
 		}
-		up.Picker.Done(node, balancer.Result{Latency: time.Since(upStart)})
+		headLatency := time.Since(upStart)
 		c.entry.UpstreamStatus = c.resp.StatusCode
 		s, n, k := c.respond(uc, t, tm, upgrade, keep)
 		c.entry.UpstreamLatency = time.Since(upStart)
+		// Done after the body: least_conn counts a streaming response as in
+		// flight until it ends, as nginx's least_conn counts connections.
+		up.Picker.Done(node, balancer.Result{Latency: headLatency})
 		return s, n, k
 	}
 }

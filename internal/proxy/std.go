@@ -81,7 +81,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status, bytes = writeStdError(w, http.StatusServiceUnavailable, "application/json", body503)
 		return
 	}
-	status, bytes = g.forwardStd(w, r, &q, route, structural, &entry)
+	var aborted bool
+	status, bytes, aborted = g.forwardStd(w, r, &q, route, structural, &entry)
+	if aborted {
+		// The upstream failed mid-body after the status line went out: abort
+		// so the client sees a broken response, not a silently short one.
+		// The deferred access-log entry still records what was sent.
+		panic(http.ErrAbortHandler)
+	}
 }
 
 func writeStdError(w http.ResponseWriter, status int, ctype string, body []byte) (int, int64) {
@@ -147,8 +154,10 @@ func (b *replayableBody) clientError() (int, error) {
 
 func (b *replayableBody) Close() error { return nil }
 
+// forwardStd proxies r to the route's upstream. aborted reports a failure
+// after the response head was sent, which the caller turns into an abort.
 func (g *Gateway) forwardStd(w http.ResponseWriter, r *http.Request, q *stdRequest, route *runtime.Route,
-	structural bool, entry *accesslog.Entry) (int, int64) {
+	structural bool, entry *accesslog.Entry) (status int, n int64, aborted bool) {
 	up := route.Upstream
 	out := r.Clone(r.Context())
 	out.RequestURI = ""
@@ -198,7 +207,8 @@ func (g *Gateway) forwardStd(w http.ResponseWriter, r *http.Request, q *stdReque
 	for attempt := 0; ; attempt++ {
 		node, err := up.Picker.Pick(q, tried)
 		if err != nil {
-			return writeStdError(w, http.StatusBadGateway, "text/html", errorPage(502))
+			status, n = writeStdError(w, http.StatusBadGateway, "text/html", errorPage(502))
+			return status, n, false
 		}
 		tried.Add(node)
 		t := up.Targets[node.Index()]
@@ -235,17 +245,20 @@ func (g *Gateway) forwardStd(w http.ResponseWriter, r *http.Request, q *stdReque
 			}
 			if status, cerr := body.clientError(); status != 0 {
 				g.log.Debug("client request body failed", "route", route.ID, "status", status, "err", cerr)
+				page := errorPage(status)
 				if status == http.StatusRequestEntityTooLarge {
-					return writeStdError(w, status, "text/html", nginxPage("413 Request Entity Too Large"))
+					page = nginxPage("413 Request Entity Too Large")
 				}
-				return writeStdError(w, status, "text/html", errorPage(status))
+				status, n = writeStdError(w, status, "text/html", page)
+				return status, n, false
 			}
-			status := http.StatusBadGateway
+			status = http.StatusBadGateway
 			if timedOut.Load() || isTimeout(err) {
 				status = http.StatusGatewayTimeout
 			}
 			g.log.Error("upstream request failed", "route", route.ID, "node", t.Node.Addr, "status", status, "err", err)
-			return writeStdError(w, status, "text/html", errorPage(status))
+			status, n = writeStdError(w, status, "text/html", errorPage(status))
+			return status, n, false
 		}
 		entry.UpstreamStatus = resp.StatusCode
 		if resp.StatusCode == http.StatusSwitchingProtocols && upgrade == "" {
@@ -257,14 +270,17 @@ func (g *Gateway) forwardStd(w http.ResponseWriter, r *http.Request, q *stdReque
 			up.Picker.Done(node, balancer.Result{Latency: time.Since(upStart), Failed: true})
 			entry.UpstreamLatency = time.Since(upStart)
 			g.log.Error("upstream switched protocols without an allowed upgrade", "route", route.ID, "node", t.Node.Addr)
-			return writeStdError(w, http.StatusBadGateway, "text/html", errorPage(502))
+			status, n = writeStdError(w, http.StatusBadGateway, "text/html", errorPage(502))
+			return status, n, false
 		}
-		n, status := g.copyStdResponse(w, resp, watchdog, tm.Read, &timedOut, upgrade != "")
+		n, aborted = g.copyStdResponse(w, resp, watchdog, tm.Read, &timedOut, upgrade != "")
 		watchdog.Stop()
 		cancel()
-		up.Picker.Done(node, balancer.Result{Latency: time.Since(upStart), Failed: false})
+		// Done before any abort: least_conn and ewma count this attempt as
+		// finished either way.
+		up.Picker.Done(node, balancer.Result{Latency: time.Since(upStart), Failed: aborted})
 		entry.UpstreamLatency = time.Since(upStart)
-		return status, n
+		return resp.StatusCode, n, aborted
 	}
 }
 
@@ -283,8 +299,10 @@ func setForwardedHeaders(h http.Header, host, clientIP, scheme, port string, pri
 	h.Set("X-Forwarded-Port", port)
 }
 
+// copyStdResponse streams resp to w. aborted reports an upstream failure after
+// the head was sent.
 func (g *Gateway) copyStdResponse(w http.ResponseWriter, resp *http.Response, watchdog *time.Timer,
-	read time.Duration, timedOut *atomic.Bool, upgrade bool) (int64, int) {
+	read time.Duration, timedOut *atomic.Bool, upgrade bool) (written int64, aborted bool) {
 	defer resp.Body.Close()
 	h := w.Header()
 	for k, vv := range resp.Header {
@@ -294,7 +312,7 @@ func (g *Gateway) copyStdResponse(w http.ResponseWriter, resp *http.Response, wa
 		// An upgraded connection lives as long as its peers want: the read
 		// timeout applied to the handshake only.
 		watchdog.Stop()
-		return g.switchProtocols(w, resp), http.StatusSwitchingProtocols
+		return g.switchProtocols(w, resp), false
 	}
 	removeHopHeaders(h)
 	streaming := resp.ContentLength < 0 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
@@ -306,7 +324,6 @@ func (g *Gateway) copyStdResponse(w http.ResponseWriter, resp *http.Response, wa
 	bp := copyBufPool.Get().(*[]byte)
 	defer copyBufPool.Put(bp)
 	buf := *bp
-	var written int64
 	for {
 		watchdog.Reset(read)
 		n, err := resp.Body.Read(buf)
@@ -314,7 +331,7 @@ func (g *Gateway) copyStdResponse(w http.ResponseWriter, resp *http.Response, wa
 			m, werr := w.Write(buf[:n])
 			written += int64(m)
 			if werr != nil {
-				return written, resp.StatusCode
+				return written, false // the client went away
 			}
 			if streaming {
 				_ = rc.Flush()
@@ -327,16 +344,15 @@ func (g *Gateway) copyStdResponse(w http.ResponseWriter, resp *http.Response, wa
 			if timedOut.Load() {
 				g.log.Error("upstream read timed out mid-body", "err", err)
 			}
-			// The status line is gone; send what arrived, then abort so the
-			// client sees a broken response rather than a silently truncated one.
+			// The status line is gone; send what arrived before aborting.
 			_ = rc.Flush()
-			panic(http.ErrAbortHandler)
+			return written, true
 		}
 	}
 	for k, vv := range resp.Trailer {
 		h[http.TrailerPrefix+k] = vv
 	}
-	return written, resp.StatusCode
+	return written, false
 }
 
 // switchProtocols completes a WebSocket (or other) upgrade: it hands the client
