@@ -387,3 +387,15 @@ func newTransport(scheme string, ka config.KeepalivePool, tlsConf *tls.Config) *
 	}
 	return t
 }
+
+// ValidateListing checks a whole listing exactly as loading it would, without
+// touching any registry: the Admin API runs it on the listing a write would
+// produce, so that what the API accepts always loads.
+func ValidateListing(l store.Listing) error {
+	res, err := ResourcesFromListing(l)
+	if err != nil {
+		return err
+	}
+	_, err = Compile(res, l.Revision, Deps{})
+	return err
+}
