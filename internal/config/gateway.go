@@ -32,8 +32,15 @@ type Gateway struct {
 	Limits Limits `json:"limits"`
 	// Log configures the error log and the access log.
 	Log Log `json:"log"`
-	// DataDir is where sluice keeps state of its own (reserved; empty = none).
+	// DataDir is where sluice keeps state of its own: the embedded store's
+	// database and the generated Admin API key.
 	DataDir string `json:"data_dir"`
+	// Store says where resources live: embedded (default), etcd or file.
+	Store StoreConfig `json:"store"`
+	// Admin configures the Admin API listener and its keys.
+	Admin Admin `json:"admin"`
+	// Control configures the control API listener (status, revision served).
+	Control Control `json:"control"`
 }
 
 // Listen lists listener addresses as "host:port"; an empty host means every
@@ -116,9 +123,16 @@ const (
 // DefaultGateway returns the configuration used for every key the file omits.
 func DefaultGateway() Gateway {
 	return Gateway{
-		Listen:    Listen{HTTP: []string{"0.0.0.0:9080"}},
-		Resources: ResourcesSource{File: "conf/apisix.yaml"},
-		Engine:    EngineFast,
+		Listen:  Listen{HTTP: []string{"0.0.0.0:9080"}},
+		DataDir: "data",
+		Admin:   Admin{Listen: "127.0.0.1:9180"},
+		Control: Control{Listen: "127.0.0.1:9090"},
+		Store: StoreConfig{Etcd: EtcdConfig{
+			Endpoints: []string{"http://127.0.0.1:2379"},
+			Prefix:    "/apisix",
+			Timeout:   Duration(5 * time.Second),
+		}},
+		Engine: EngineFast,
 		Timeouts: Timeouts{
 			ReadHeader:      Duration(10 * time.Second),
 			Idle:            Duration(60 * time.Second),
@@ -197,6 +211,7 @@ func (g *Gateway) resolvePaths(dir string) {
 	}
 	g.Resources.File = abs(g.Resources.File)
 	g.DataDir = abs(g.DataDir)
+	g.Store.resolvePaths(abs)
 	for i := range g.TLS.Certificates {
 		c := &g.TLS.Certificates[i]
 		c.CertFile, c.KeyFile = abs(c.CertFile), abs(c.KeyFile)
@@ -250,6 +265,8 @@ func (g *Gateway) Validate() error {
 		es.add("engine", "must be one of fast, std")
 	}
 	g.Timeouts.validate(&es)
+	g.validateStore(&es)
+	g.validateAdmin(&es)
 	g.Limits.validate(&es)
 	switch g.Log.Level {
 	case "debug", "info", "warn", "error":

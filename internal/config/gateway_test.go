@@ -61,6 +61,7 @@ log:
 	want.Timeouts.UpstreamRead = Duration(2500 * time.Millisecond)
 	want.Limits.MaxBodyBytes = 1 << 20
 	want.Log = Log{Level: "debug", AccessLog: filepath.Join(dir, "logs/access.log"), ErrorLog: LogOff}
+	want.DataDir = filepath.Join(dir, "data") // relative to the config file, like every path
 	if !reflect.DeepEqual(*g, want) {
 		t.Errorf("got  %+v\nwant %+v", *g, want)
 	}

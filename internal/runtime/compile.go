@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -33,7 +34,14 @@ type Deps struct {
 func ResourcesFromListing(l store.Listing) (*config.Resources, error) {
 	res := &config.Resources{}
 	var errs []error
-	for _, it := range l.Items {
+	// Key order, as etcd lists them: among routes of equal priority the
+	// router prefers the earlier one, so the order must not depend on how
+	// the listing was assembled.
+	items := slices.Clone(l.Items)
+	slices.SortFunc(items, func(a, b store.Item) int {
+		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.ID, b.ID))
+	})
+	for _, it := range items {
 		var err error
 		switch it.Kind {
 		case store.Routes:

@@ -52,17 +52,22 @@ func (r *Runtime) Deps() Deps {
 
 // Run loads the store and follows its changes until ctx ends. A listing that
 // fails to compile is logged, error by error, and the previous Snapshot keeps
-// serving.
+// serving. Incremental batches are applied to a copy of the items last seen,
+// and batches already waiting are folded into one compile.
 func (r *Runtime) Run(ctx context.Context) error {
+	items := make(map[itemKey]store.Item)
+	var rev int64
 	l, err := r.store.List(ctx)
 	if err != nil {
-		r.log.Error("initial load failed; serving no routes until the resources are valid", "err", err)
+		r.log.Error("initial load failed; serving no routes until the store answers", "err", err)
 	} else {
-		r.apply(l)
+		rev = l.Revision
+		resetItems(items, l)
+		r.apply(store.Listing{Revision: rev, Items: listItems(items)})
 	}
 	reap := time.NewTicker(5 * time.Second)
 	defer reap.Stop()
-	watch := r.store.Watch(ctx, l.Revision)
+	watch := r.store.Watch(ctx, rev)
 	for {
 		select {
 		case <-ctx.Done():
@@ -74,15 +79,59 @@ func (r *Runtime) Run(ctx context.Context) error {
 			if !ok {
 				return ctx.Err()
 			}
-			if b.Reset {
-				r.apply(b.Listing)
-				continue
+			rev = applyBatch(items, b, rev)
+			// Fold batches that are already queued into this compile.
+			for more := true; more; {
+				select {
+				case b, ok = <-watch:
+					if !ok {
+						return ctx.Err()
+					}
+					rev = applyBatch(items, b, rev)
+				default:
+					more = false
+				}
 			}
-			// Incremental stores (embedded, etcd) arrive in a later change; the
-			// file store always resets.
-			r.log.Warn("ignoring incremental batch", "revision", b.Revision)
+			r.apply(store.Listing{Revision: rev, Items: listItems(items)})
 		}
 	}
+}
+
+type itemKey struct {
+	kind store.Kind
+	id   string
+}
+
+func resetItems(items map[itemKey]store.Item, l store.Listing) {
+	clear(items)
+	for _, it := range l.Items {
+		items[itemKey{it.Kind, it.ID}] = it
+	}
+}
+
+// applyBatch applies one watch batch and returns the revision it brings.
+func applyBatch(items map[itemKey]store.Item, b store.Batch, rev int64) int64 {
+	if b.Reset {
+		resetItems(items, b.Listing)
+		return max(b.Listing.Revision, b.Revision)
+	}
+	for _, ev := range b.Events {
+		k := itemKey{ev.Item.Kind, ev.Item.ID}
+		if ev.Type == store.Delete {
+			delete(items, k)
+		} else {
+			items[k] = ev.Item
+		}
+	}
+	return max(rev, b.Revision)
+}
+
+func listItems(items map[itemKey]store.Item) []store.Item {
+	out := make([]store.Item, 0, len(items))
+	for _, it := range items {
+		out = append(out, it)
+	}
+	return out
 }
 
 func (r *Runtime) apply(l store.Listing) {
