@@ -248,7 +248,7 @@ func scalar(n *yaml.Node) (any, error) {
 // as a string or a positive integer; sluice holds them as strings.
 func isIDField(name string) bool {
 	switch name {
-	case "id", "upstream_id", "service_id", "plugin_config_id", "script_id", "client_cert_id":
+	case "id", "upstream_id", "service_id", "plugin_config_id", "script_id", "client_cert_id", "group_id":
 		return true
 	}
 	return false
@@ -271,6 +271,8 @@ func (w *walker) check(v any, t reflect.Type, path string) any {
 		return w.nodes(v, path)
 	case reflect.TypeFor[Duration]():
 		return w.duration(v, path)
+	case reflect.TypeFor[PluginMetadata]():
+		return w.pluginMetadata(v, path)
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
@@ -387,6 +389,20 @@ func (w *walker) id(v any, path string) any {
 	}
 	w.errs.add(path, "must be a string or an integer >= 1")
 	return v
+}
+
+// pluginMetadata checks only that v is an object and that its id is an APISIX
+// id; every other key belongs to the plugin, which validates it.
+func (w *walker) pluginMetadata(v any, path string) any {
+	m, ok := v.(map[string]any)
+	if !ok {
+		w.errs.add(path, "must be an object")
+		return v
+	}
+	if id, ok := m["id"]; ok {
+		m["id"] = w.id(id, join(path, "id"))
+	}
+	return m
 }
 
 // nodes accepts both APISIX node forms and always returns the array form.

@@ -12,6 +12,9 @@ const (
 	DefaultKeepaliveSize        = 320
 	DefaultKeepaliveIdleTimeout = 60
 	DefaultKeepaliveRequests    = 1000
+	DefaultSSLType              = "server"
+	DefaultSSLStatus            = 1
+	DefaultSSLClientDepth       = 1
 )
 
 // DefaultKeepalivePool returns the pool settings APISIX fills into a present
@@ -66,6 +69,22 @@ func (u *Upstream) ApplyDefaults() {
 		if len(h) > 2 && h[0] == '[' && h[len(h)-1] == ']' && strings.Contains(h, ":") {
 			u.Nodes[i].Host = h[1 : len(h)-1]
 		}
+	}
+}
+
+// ApplyDefaults fills type server, status 1 and, when client verification is
+// configured, depth 1.
+func (s *SSL) ApplyDefaults() {
+	if s.Type == "" {
+		s.Type = DefaultSSLType
+	}
+	if s.Status == nil {
+		st := DefaultSSLStatus
+		s.Status = &st
+	}
+	if s.Client != nil && s.Client.Depth == nil {
+		d := DefaultSSLClientDepth
+		s.Client.Depth = &d
 	}
 }
 

@@ -1,4 +1,5 @@
-// Package config holds sluice's typed resource models (Route, Service, Upstream) in
+// Package config holds sluice's typed resource models (Route, Service, Upstream,
+// Consumer, ConsumerGroup, PluginConfig, GlobalRule, SSL, PluginMetadata) in
 // Apache APISIX v3 shape, their strict decoding, defaults and validation, and the
 // gateway's own configuration file.
 package config
@@ -122,9 +123,16 @@ type UpstreamTLS struct {
 	Verify       *bool  `json:"verify,omitempty"`
 }
 
-// Resources is the full set of resources a Store serves, as in APISIX standalone mode.
+// Resources is the full set of resources a Store serves, as in APISIX standalone
+// mode. The JSON names are APISIX's top-level keys (and etcd directory names).
 type Resources struct {
-	Routes    []Route    `json:"routes,omitempty"`
-	Services  []Service  `json:"services,omitempty"`
-	Upstreams []Upstream `json:"upstreams,omitempty"`
+	Routes         []Route          `json:"routes,omitempty"`
+	Services       []Service        `json:"services,omitempty"`
+	Upstreams      []Upstream       `json:"upstreams,omitempty"`
+	Consumers      []Consumer       `json:"consumers,omitempty"`
+	ConsumerGroups []ConsumerGroup  `json:"consumer_groups,omitempty"`
+	PluginConfigs  []PluginConfig   `json:"plugin_configs,omitempty"`
+	GlobalRules    []GlobalRule     `json:"global_rules,omitempty"`
+	SSLs           []SSL            `json:"ssls,omitempty"`
+	PluginMetadata []PluginMetadata `json:"plugin_metadata,omitempty"`
 }

@@ -52,10 +52,10 @@ func DetectFormat(name string, data []byte) Format {
 func ignoredTopLevel(key string) bool {
 	kind := strings.TrimSuffix(key, "_conf_version")
 	switch kind {
-	case "routes", "services", "upstreams":
+	case "routes", "services", "upstreams", "consumers", "consumer_groups",
+		"plugin_configs", "global_rules", "ssls", "plugin_metadata":
 		return kind != key // the kinds themselves are decoded, their versions ignored
-	case "consumers", "consumer_groups", "credentials", "plugins", "plugin_configs",
-		"plugin_metadata", "global_rules", "ssls", "stream_routes", "protos", "secrets":
+	case "credentials", "plugins", "stream_routes", "protos", "secrets":
 		return true
 	}
 	return false
@@ -65,8 +65,9 @@ func ignoredTopLevel(key string) bool {
 // apisix.json). name selects the format (see DetectFormat) and prefixes errors.
 // A YAML file must end with "#END" (see HasEndFlag) so a half-written file is
 // never loaded; JSON needs no flag because a truncated document does not parse,
-// which is also APISIX's rule. Only routes, services and upstreams are decoded;
-// other APISIX top-level keys are ignored and unknown ones rejected. Defaults are
+// which is also APISIX's rule. The kinds of Resources are decoded; the other
+// APISIX top-level keys (credentials, plugins, stream_routes, protos, secrets and
+// every <kind>_conf_version) are ignored and unknown ones rejected. Defaults are
 // applied; call Resources.Validate on the result.
 func ParseResourcesFile(data []byte, name string) (*Resources, error) {
 	f := DetectFormat(name, data)
@@ -107,80 +108,8 @@ func ParseResourcesFile(data []byte, name string) (*Resources, error) {
 	for i := range res.Upstreams {
 		res.Upstreams[i].ApplyDefaults()
 	}
+	for i := range res.SSLs {
+		res.SSLs[i].ApplyDefaults()
+	}
 	return res, nil
-}
-
-// Validate checks every resource and the references between them, returning all
-// problems as FieldErrors with paths like "routes[0].upstream_id".
-//
-// Every route, service and upstream must have an id. APISIX standalone mode
-// would name an id-less entry "arr_<position>", but that name changes whenever
-// entries are reordered, so references to it, revision tracking per item and
-// log messages would silently point at a different resource after an edit.
-// Duplicate ids within a kind are an error; APISIX lets the later entry win,
-// which hides the mistake.
-func (r *Resources) Validate() error {
-	upstreams := firstIndex(len(r.Upstreams), func(i int) string { return r.Upstreams[i].ID })
-	services := firstIndex(len(r.Services), func(i int) string { return r.Services[i].ID })
-	routes := firstIndex(len(r.Routes), func(i int) string { return r.Routes[i].ID })
-
-	// Report in file order (routes, services, upstreams; each by index) so the
-	// messages read top to bottom like the file.
-	var es FieldErrors
-	for i := range r.Routes {
-		rt := &r.Routes[i]
-		p := index("routes", i)
-		checkID(p, rt.ID, routes, i, &es)
-		validateRoute(rt, p, &es)
-		checkRef(join(p, "upstream_id"), "upstream", rt.UpstreamID, upstreams, &es)
-		checkRef(join(p, "service_id"), "service", rt.ServiceID, services, &es)
-		// plugin_config_id is not checked: plugin configs are not part of the set
-		// sluice serves yet, and the plugin package resolves them.
-	}
-	for i := range r.Services {
-		s := &r.Services[i]
-		p := index("services", i)
-		checkID(p, s.ID, services, i, &es)
-		validateService(s, p, &es)
-		checkRef(join(p, "upstream_id"), "upstream", s.UpstreamID, upstreams, &es)
-	}
-	for i := range r.Upstreams {
-		u := &r.Upstreams[i]
-		p := index("upstreams", i)
-		checkID(p, u.ID, upstreams, i, &es)
-		validateUpstream(u, p, &es)
-	}
-	return es.err()
-}
-
-// firstIndex maps each non-empty id to the index of its first use.
-func firstIndex(n int, id func(int) string) map[string]int {
-	m := make(map[string]int, n)
-	for i := range n {
-		if k := id(i); k != "" {
-			if _, ok := m[k]; !ok {
-				m[k] = i
-			}
-		}
-	}
-	return m
-}
-
-func checkID(p, id string, first map[string]int, i int, es *FieldErrors) {
-	if id == "" {
-		es.add(join(p, "id"), "is required in a resources file")
-		return
-	}
-	if f := first[id]; f != i {
-		es.add(join(p, "id"), "duplicate id %q (first used at index %d)", id, f)
-	}
-}
-
-func checkRef(p, kind, id string, ids map[string]int, es *FieldErrors) {
-	if id == "" || !validID(id) {
-		return // absent, or already reported as malformed
-	}
-	if _, ok := ids[id]; !ok {
-		es.add(p, "%s %q not found", kind, id)
-	}
 }

@@ -3,7 +3,6 @@ package runtime
 import (
 	"cmp"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -42,26 +41,11 @@ func ResourcesFromListing(l store.Listing) (*config.Resources, error) {
 		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.ID, b.ID))
 	})
 	for _, it := range items {
-		var err error
-		switch it.Kind {
-		case store.Routes:
-			var r config.Route
-			if err = json.Unmarshal(it.Value, &r); err == nil {
-				r.ID = it.ID
-				res.Routes = append(res.Routes, r)
-			}
-		case store.Services:
-			var s config.Service
-			if err = json.Unmarshal(it.Value, &s); err == nil {
-				s.ID = it.ID
-				res.Services = append(res.Services, s)
-			}
-		case store.Upstreams:
-			var u config.Upstream
-			if err = json.Unmarshal(it.Value, &u); err == nil {
-				u.ID = it.ID
-				res.Upstreams = append(res.Upstreams, u)
-			}
+		// The load-time decode: strict, integer ids to strings, defaults
+		// applied (APISIX 3.14+ stores bodies as sent), validation later.
+		err := res.AppendKind(string(it.Kind), it.ID, it.Value)
+		if errors.Is(err, config.ErrUnknownKind) {
+			continue // kinds sluice does not serve yet
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s/%s: %w", it.Kind, it.ID, err))
