@@ -3,7 +3,6 @@ package admin
 import (
 	"net/http"
 	"testing"
-
 )
 
 func TestDeleteReferenced(t *testing.T) {
