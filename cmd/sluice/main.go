@@ -111,10 +111,10 @@ func cmdRun(args []string, stderr io.Writer) int {
 }
 
 func serve(conf *config.Gateway, log *slog.Logger) error {
-	if conf.Resources.File == "" {
-		return errors.New("resources.file: no resources source configured")
+	st, err := openStore(conf, log)
+	if err != nil {
+		return err
 	}
-	st := store.NewFile(conf.Resources.File, log.With("store", "file"))
 	defer st.Close()
 	access, err := newAccessLog(conf.Log.AccessLog)
 	if err != nil {
@@ -127,7 +127,12 @@ func serve(conf *config.Gateway, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	side, err := newSideListeners(conf, st, rt, log)
+	if err != nil {
+		return err
+	}
 	if err := srv.Listen(); err != nil {
+		side.close()
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -135,26 +140,30 @@ func serve(conf *config.Gateway, log *slog.Logger) error {
 	rtDone := make(chan struct{})
 	go func() { defer close(rtDone); _ = rt.Run(ctx) }()
 	srv.Serve()
+	side.serve()
 	addrs := make([]string, 0, 2)
 	for _, a := range srv.Addrs() {
 		addrs = append(addrs, a.String())
 	}
 	log.Info("sluice started", "version", version, "listen", strings.Join(addrs, ","), "engine", conf.Engine,
-		"resources", conf.Resources.File)
+		"store", conf.StoreType(), "admin", side.adminAddr(), "control", side.controlAddr())
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
-			log.Info("SIGHUP: reloading resources")
-			if err := st.Reload(); err != nil {
-				log.Error("reload rejected; still serving the previous configuration", "err", err)
+			if f, ok := st.(*store.File); ok {
+				log.Info("SIGHUP: reloading resources")
+				if err := f.Reload(); err != nil {
+					log.Error("reload rejected; still serving the previous configuration", "err", err)
+				}
 			}
 			continue
 		}
 		log.Info("shutting down: draining in-flight requests", "signal", sig.String(),
 			"timeout", time.Duration(conf.Timeouts.Shutdown).String())
 		sctx, scancel := context.WithTimeout(context.Background(), time.Duration(conf.Timeouts.Shutdown))
+		side.shutdown(sctx)
 		err := srv.Shutdown(sctx)
 		scancel()
 		cancel()

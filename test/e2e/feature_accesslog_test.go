@@ -203,6 +203,10 @@ func TestFeatureErrorLogFile(t *testing.T) {
 		up.Addr, dead))
 	featWrite(t, dir, "conf/sluice.yaml", `listen:
   http: ["127.0.0.1:0"]
+admin:
+  listen: "127.0.0.1:0"
+control:
+  listen: "127.0.0.1:0"
 resources:
   file: apisix.yaml
 log:

@@ -132,7 +132,10 @@ func TestFeatureQuickstartCurl(t *testing.T) {
 	if !strings.Contains(string(conf), `"0.0.0.0:9080"`) {
 		t.Fatalf("conf/sluice.yaml no longer listens on 0.0.0.0:9080:\n%s", conf)
 	}
-	featWrite(t, dir, "conf/sluice.yaml", strings.Replace(string(conf), `"0.0.0.0:9080"`, `"127.0.0.1:0"`, 1))
+	// Every listener on a free port: tests run in parallel.
+	free := strings.NewReplacer(`"0.0.0.0:9080"`, `"127.0.0.1:0"`, `"127.0.0.1:9180"`, `"127.0.0.1:0"`,
+		`"127.0.0.1:9090"`, `"127.0.0.1:0"`)
+	featWrite(t, dir, "conf/sluice.yaml", free.Replace(string(conf)))
 	featWrite(t, dir, "conf/apisix.yaml", fmt.Sprintf(`upstreams:
   - id: "web"
     nodes:

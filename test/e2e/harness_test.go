@@ -85,12 +85,23 @@ type GatewayOptions struct {
 	// AccessLog is where the access log goes: "" means a file in the
 	// gateway's directory (see Gateway.AccessLogPath).
 	AccessLog string
+	// Store is "" or "file" (Resources in a watched file), "embedded", or a
+	// whole YAML store section (for etcd).
+	Store string
+	// Dir, when set, is the gateway's directory (config, data_dir, logs), so
+	// a second gateway can start on the first one's data.
+	Dir string
+	// NoAdminKey leaves admin.keys unset, so sluice uses (or generates) the
+	// key kept in data_dir.
+	NoAdminKey bool
 }
 
 // Gateway is a running sluice process.
 type Gateway struct {
 	Dir           string
 	URL           string // http://127.0.0.1:port
+	AdminURL      string // http://127.0.0.1:port of the Admin API
+	ControlURL    string // http://127.0.0.1:port of the control API
 	Addr          string // 127.0.0.1:port
 	TLSAddr       string // 127.0.0.1:port of the TLS listener, when HTTPS
 	CertPEM       []byte // the TLS certificate, for client trust
@@ -103,13 +114,23 @@ type Gateway struct {
 	rev           int
 }
 
-var listenRe = regexp.MustCompile(`msg="sluice started".* listen=(\S+)`)
+var (
+	listenRe  = regexp.MustCompile(`msg="sluice started".* listen=(\S+)`)
+	adminRe   = regexp.MustCompile(`msg="sluice started".* admin=(\S+)`)
+	controlRe = regexp.MustCompile(`msg="sluice started".* control=(\S+)`)
+)
+
+// AdminKey is the Admin API key every harness gateway accepts.
+const AdminKey = "e2e-admin-key-0123456789abcdef"
 
 // StartGateway starts sluice with opts and waits until it serves its first
 // configuration. The process is stopped when the test ends.
 func StartGateway(t testing.TB, opts GatewayOptions) *Gateway {
 	t.Helper()
-	dir := t.TempDir()
+	dir := opts.Dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	g := &Gateway{Dir: dir, ResourcesPath: filepath.Join(dir, "apisix.yaml"), Stderr: &syncBuffer{}, Stdout: &syncBuffer{}}
 	writeFile(t, g.ResourcesPath, opts.Resources+"\n#END\n")
 	engine := opts.Engine
@@ -128,7 +149,20 @@ func StartGateway(t testing.TB, opts GatewayOptions) *Gateway {
 		g.CertPEM = selfSigned(t, certPath, keyPath)
 		fmt.Fprintf(&conf, "  https: [\"127.0.0.1:0\"]\ntls:\n  certificates:\n    - cert_file: %s\n      key_file: %s\n", certPath, keyPath)
 	}
-	fmt.Fprintf(&conf, "resources:\n  file: apisix.yaml\nengine: %s\n", engine)
+	fmt.Fprintf(&conf, "engine: %s\ndata_dir: data\n", engine)
+	conf.WriteString("admin:\n  listen: \"127.0.0.1:0\"\n")
+	if !opts.NoAdminKey {
+		fmt.Fprintf(&conf, "  keys:\n    - key: %s\n", AdminKey)
+	}
+	conf.WriteString("control:\n  listen: \"127.0.0.1:0\"\n")
+	switch opts.Store {
+	case "", "file":
+		conf.WriteString("resources:\n  file: apisix.yaml\n")
+	case "embedded":
+		conf.WriteString("store:\n  type: embedded\n")
+	default:
+		conf.WriteString(opts.Store + "\n") // a whole store section, e.g. for etcd
+	}
 	if !strings.Contains(opts.Extra, "log:") {
 		fmt.Fprintf(&conf, "log:\n  level: debug\n  error_log: stderr\n  access_log: %q\n", accessLog)
 	}
@@ -170,6 +204,12 @@ func StartGateway(t testing.TB, opts GatewayOptions) *Gateway {
 		time.Sleep(20 * time.Millisecond)
 	}
 	g.URL = "http://" + g.Addr
+	if m := adminRe.FindStringSubmatch(g.Stderr.String()); m != nil {
+		g.AdminURL = "http://" + m[1]
+	}
+	if m := controlRe.FindStringSubmatch(g.Stderr.String()); m != nil {
+		g.ControlURL = "http://" + m[1]
+	}
 	g.rev = 1
 	g.WaitLog(t, "configuration applied", 10*time.Second)
 	return g

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/sluicegw/sluice/internal/admin"
+	"github.com/sluicegw/sluice/internal/config"
+	"github.com/sluicegw/sluice/internal/control"
+	"github.com/sluicegw/sluice/internal/runtime"
+	"github.com/sluicegw/sluice/internal/store"
+)
+
+// openStore opens the configured store.
+func openStore(conf *config.Gateway, log *slog.Logger) (store.Store, error) {
+	switch conf.StoreType() {
+	case config.StoreFile:
+		return store.NewFile(conf.Resources.File, log.With("store", "file")), nil
+	case config.StoreEtcd:
+		e := conf.Store.Etcd
+		tlsConf, err := etcdTLS(e)
+		if err != nil {
+			return nil, err
+		}
+		return store.OpenEtcd(store.EtcdConfig{
+			Endpoints: e.Endpoints, Prefix: e.Prefix, Timeout: e.Timeout.Std(),
+			User: e.User, Password: e.Password, TLS: tlsConf,
+		}, log.With("store", "etcd"))
+	default:
+		return store.OpenEmbedded(conf.DataDir, log.With("store", "embedded"))
+	}
+}
+
+func etcdTLS(e config.EtcdConfig) (*tls.Config, error) {
+	t := e.TLS
+	useTLS := t.CertFile != "" || t.CAFile != ""
+	for _, ep := range e.Endpoints {
+		if len(ep) > 8 && ep[:8] == "https://" {
+			useTLS = true
+		}
+	}
+	if !useTLS {
+		return nil, nil
+	}
+	conf := &tls.Config{ServerName: t.ServerName, MinVersion: tls.VersionTLS12}
+	conf.InsecureSkipVerify = t.Verify != nil && !*t.Verify //nolint:gosec // the operator turned verification off.
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("store.etcd.tls: %w", err)
+		}
+		conf.Certificates = []tls.Certificate{cert}
+	}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("store.etcd.tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("store.etcd.tls.ca_file: no certificate found")
+		}
+		conf.RootCAs = pool
+	}
+	return conf, nil
+}
+
+// sideListeners are the Admin API and control API servers.
+type sideListeners struct {
+	admin, control   *http.Server
+	adminL, controlL net.Listener
+}
+
+func newSideListeners(conf *config.Gateway, st store.Store, rt *runtime.Runtime, log *slog.Logger) (*sideListeners, error) {
+	s := &sideListeners{}
+	if conf.Admin.Listen != config.ListenOff {
+		keys, configured, err := adminKeys(conf, log)
+		if err != nil {
+			return nil, err
+		}
+		if !configured && !config.IsLoopback(conf.Admin.Listen) {
+			return nil, fmt.Errorf("admin.listen %s is not a loopback address and no Admin API key is configured: "+
+				"set admin.keys or SLUICE_ADMIN_KEY, or listen on 127.0.0.1", conf.Admin.Listen)
+		}
+		ak := make([]admin.Key, 0, len(keys))
+		for _, k := range keys {
+			role := admin.RoleAdmin
+			if k.Role == "viewer" {
+				role = admin.RoleViewer
+			}
+			ak = append(ak, admin.Key{Key: k.Key, Role: role})
+		}
+		api := admin.New(admin.Options{Store: st, Keys: ak, Validate: runtime.ValidateListing, Log: log.With("component", "admin")})
+		l, err := net.Listen("tcp", conf.Admin.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("admin.listen %s: %w", conf.Admin.Listen, err)
+		}
+		s.adminL, s.admin = l, sideServer(api, log)
+	}
+	if conf.Control.Listen != config.ListenOff {
+		var status control.StoreStatus
+		if e, ok := st.(*store.Etcd); ok {
+			status = func() (bool, error) { return e.Reachable(), e.LastError() }
+		}
+		l, err := net.Listen("tcp", conf.Control.Listen)
+		if err != nil {
+			s.close()
+			return nil, fmt.Errorf("control.listen %s: %w", conf.Control.Listen, err)
+		}
+		s.controlL, s.control = l, sideServer(control.New(rt, conf.StoreType(), status), log)
+	}
+	return s, nil
+}
+
+func sideServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+}
+
+func (s *sideListeners) serve() {
+	if s.admin != nil {
+		go func() { _ = s.admin.Serve(s.adminL) }()
+	}
+	if s.control != nil {
+		go func() { _ = s.control.Serve(s.controlL) }()
+	}
+}
+
+func (s *sideListeners) adminAddr() string   { return addrOf(s.adminL) }
+func (s *sideListeners) controlAddr() string { return addrOf(s.controlL) }
+
+func addrOf(l net.Listener) string {
+	if l == nil {
+		return config.ListenOff
+	}
+	return l.Addr().String()
+}
+
+func (s *sideListeners) shutdown(ctx context.Context) {
+	for _, hs := range []*http.Server{s.admin, s.control} {
+		if hs != nil {
+			_ = hs.Shutdown(ctx)
+		}
+	}
+}
+
+func (s *sideListeners) close() {
+	for _, l := range []net.Listener{s.adminL, s.controlL} {
+		if l != nil {
+			l.Close()
+		}
+	}
+}
