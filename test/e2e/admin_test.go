@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluicegw/sluice/internal/store/etcdtest"
 )
 
 // TestAdminEmbeddedSurvivesRestart: with nothing but the binary, routes written
@@ -169,19 +171,34 @@ func waitBody(t testing.TB, url, want string, timeout time.Duration) string {
 }
 
 // BenchmarkPropagation measures how long a route written through the Admin API
-// takes to be served by the data plane (embedded store), as p50/p99.
+// takes to be served by the data plane, as p50/p99: on one node with the
+// embedded store, and across a cluster (written through node A's Admin API,
+// polled on node B, both on one etcd).
 func BenchmarkPropagation(b *testing.B) {
+	quiet := "log:\n  level: info\n  error_log: stderr\n  access_log: \"off\"\n"
+	b.Run("embedded", func(b *testing.B) {
+		g := StartGateway(b, GatewayOptions{Store: "embedded", Extra: quiet})
+		benchPropagation(b, g, g)
+	})
+	b.Run("etcd-cluster", func(b *testing.B) {
+		endpoint, _, _ := etcdtest.Start(b)
+		writer := StartGateway(b, GatewayOptions{Store: etcdStore(endpoint), Extra: quiet})
+		reader := StartGateway(b, GatewayOptions{Store: etcdStore(endpoint), Extra: quiet})
+		benchPropagation(b, writer, reader)
+	})
+}
+
+func benchPropagation(b *testing.B, writer, reader *Gateway) {
 	up := echoUpstream(b, "prop")
-	g := StartGateway(b, GatewayOptions{Store: "embedded", Extra: "log:\n  level: warn\n  error_log: stderr\n  access_log: \"off\"\n"})
-	mustAdmin(b, g, "PUT", "/apisix/admin/upstreams/u1", fmt.Sprintf(`{"nodes":{%q:1}}`, up))
+	mustAdmin(b, writer, "PUT", "/apisix/admin/upstreams/u1", fmt.Sprintf(`{"nodes":{%q:1}}`, up))
 	lat := make([]time.Duration, 0, b.N)
 	c := &http.Client{}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
-		mustAdmin(b, g, "PUT", fmt.Sprintf("/apisix/admin/routes/p%d", i), fmt.Sprintf(`{"uri":"/p/%d","upstream_id":"u1"}`, i))
+		mustAdmin(b, writer, "PUT", fmt.Sprintf("/apisix/admin/routes/p%d", i), fmt.Sprintf(`{"uri":"/p/%d","upstream_id":"u1"}`, i))
 		for {
-			resp, err := c.Get(fmt.Sprintf("%s/p/%d", g.URL, i))
+			resp, err := c.Get(fmt.Sprintf("%s/p/%d", reader.URL, i))
 			if err == nil {
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
