@@ -33,9 +33,9 @@ func openStore(conf *config.Gateway, log *slog.Logger) (store.Store, error) {
 		return store.OpenEtcd(store.EtcdConfig{
 			Endpoints: e.Endpoints, Prefix: e.Prefix, Timeout: e.Timeout.Std(),
 			User: e.User, Password: e.Password, TLS: tlsConf,
-		}, log.With("store", "etcd"))
+		}, log)
 	default:
-		return store.OpenEmbedded(conf.DataDir, log.With("store", "embedded"))
+		return store.OpenEmbedded(conf.DataDir, log)
 	}
 }
 

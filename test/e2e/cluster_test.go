@@ -63,6 +63,25 @@ func waitServed(t testing.TB, url string, want int, timeout time.Duration) time.
 	}
 }
 
+// storeReachable reads store.reachable from a node's control API.
+func storeReachable(t testing.TB, g *Gateway) bool {
+	t.Helper()
+	resp, err := http.Get(g.ControlURL + "/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Store struct {
+			Reachable bool `json:"reachable"`
+		} `json:"store"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Store.Reachable
+}
+
 // revisionOf reads the revision a node serves from its control API.
 func revisionOf(t testing.TB, g *Gateway) int64 {
 	t.Helper()
@@ -135,7 +154,7 @@ func TestClusterEtcdOutage(t *testing.T) {
 	endpoint, stop, restart := etcdtest.Start(t)
 	up := echoUpstream(t, "steady")
 	var nodes []*Gateway
-	for i := 0; i < 2; i++ {
+	for i := 0; i < 3; i++ {
 		nodes = append(nodes, StartGateway(t, GatewayOptions{Store: etcdStore(endpoint)}))
 	}
 	mustAdmin(t, nodes[0], "PUT", "/apisix/admin/upstreams/u1", fmt.Sprintf(`{"nodes":{%q:1}}`, up))
@@ -176,6 +195,16 @@ func TestClusterEtcdOutage(t *testing.T) {
 		}
 	}
 	stop()
+	// Every node notices and reports the outage on its control API.
+	for _, n := range nodes {
+		deadline := time.Now().Add(15 * time.Second)
+		for storeReachable(t, n) {
+			if time.Now().After(deadline) {
+				t.Fatal("the control API still reports etcd reachable")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	time.Sleep(30 * time.Second)
 	restart()
 	time.Sleep(time.Second)
@@ -185,7 +214,7 @@ func TestClusterEtcdOutage(t *testing.T) {
 	if failed.Load() != 0 || sent.Load() < 100 {
 		t.Fatalf("%d of %d requests failed while etcd was down", failed.Load(), sent.Load())
 	}
-	// The control API says so while it is down; after it returns, writes work.
+	// After etcd returns, writes work and reach every node.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		code, _ := adminDo(t, nodes[0], "PUT", "/apisix/admin/routes/r2", `{"uri":"/after","upstream_id":"u1"}`)
