@@ -13,7 +13,9 @@ import (
 
 	"github.com/sluicegw/sluice/internal/accesslog"
 	"github.com/sluicegw/sluice/internal/h1"
+	"github.com/sluicegw/sluice/internal/pipeline"
 	"github.com/sluicegw/sluice/internal/runtime"
+	"github.com/sluicegw/sluice/plugin"
 )
 
 // FastOptions bound what a client may send to the fast HTTP/1.1 engine.
@@ -56,6 +58,12 @@ type fastConn struct {
 	hostBuf []byte // lower-cased host for matching
 	buf     []byte // body copy buffer
 	entry   accesslog.Entry
+	// Plugin state of the current request; chain is nil when the route
+	// runs no plugin.
+	chain *pipeline.Chain
+	pctx  plugin.Ctx
+	preq  fastPluginRequest
+	presp fastPluginResponse
 }
 
 var fastConnPool = sync.Pool{New: func() any {
@@ -237,7 +245,11 @@ func (c *fastConn) serveRequest() bool {
 	e := &c.entry
 	*e = accesslog.Entry{Time: start, Client: v.remoteAddr, Method: v.method, Host: bstr(req.Host), URI: bstr(req.RequestURI)}
 	keep := req.KeepAlive
+	c.chain = nil
 	status, n, keep := c.route(keep)
+	if c.chain != nil {
+		c.chain.Log(&c.pctx)
+	}
 	if c.g.access != nil {
 		e.Status, e.Bytes, e.Latency = status, n, time.Since(start)
 		c.g.access.Log(e)
@@ -263,21 +275,81 @@ func (c *fastConn) route(keep bool) (status int, n int64, keepAlive bool) {
 	if snap != nil {
 		route, ok = snap.Router.Match(&c.view)
 	}
-	if !ok || route.Upstream == nil {
-		body := body404
-		status = 404
-		if ok {
-			status, body = 503, body503
-			c.entry.RouteID = route.ID
-		}
+	if !ok {
 		// The body was not read; only a request without one leaves the
 		// connection in a known state.
 		keep = keep && c.reqHasNoBody()
-		status, n = c.writeSimple(status, "application/json", body, keep)
+		status, n = c.writeSimple(404, "application/json", body404, keep)
 		return status, n, keep
 	}
 	c.entry.RouteID = route.ID
+	c.chain = route.Chain
+	if c.chain != nil {
+		c.preq.reset(&c.view)
+		c.pctx.Reset(&c.preq)
+		c.pctx.RouteID, c.pctx.ServiceID = route.ID, route.ServiceID
+		if e := c.runRequestPhases(); e != nil {
+			keep = keep && c.reqHasNoBody()
+			status, n = c.writeExit(e, keep)
+			return status, n, keep
+		}
+	}
+	if route.Upstream == nil {
+		keep = keep && c.reqHasNoBody()
+		status, n = c.writeSimple(503, "application/json", body503, keep)
+		return status, n, keep
+	}
 	return c.forward(route, structural, keep)
+}
+
+// runRequestPhases runs rewrite, access and before_proxy, and passes the
+// consumer an auth plugin identified on to the upstream.
+func (c *fastConn) runRequestPhases() *plugin.Exit {
+	if e := c.chain.Rewrite(&c.pctx); e != nil {
+		return e
+	}
+	if e := c.chain.Access(&c.pctx); e != nil {
+		return e
+	}
+	if cons := c.pctx.Consumer; cons != nil {
+		c.preq.SetHeader("X-Consumer-Username", cons.Username)
+		if cons.CredentialID != "" {
+			c.preq.SetHeader("X-Credential-Identifier", cons.CredentialID)
+		}
+	}
+	return c.chain.BeforeProxy(&c.pctx)
+}
+
+// writeExit answers a request a plugin ended, through the header_filter
+// phase like any response (so cors headers land on a 401 too).
+func (c *fastConn) writeExit(e *plugin.Exit, keep bool) (int, int64) {
+	c.presp.reset(e.Status, nil, e.Headers)
+	c.pctx.Response = &c.presp
+	c.chain.HeaderFilter(&c.pctx)
+	body := e.Body
+	if c.chain.HasBodyFilter() {
+		body = c.chain.BodyFilter(&c.pctx, body, true)
+	}
+	h := c.head[:0]
+	h = h1.AppendStatusLine(h, 1, c.presp.status, nil)
+	h = append(h, "Server: sluice\r\n"...)
+	for _, f := range e.Headers {
+		if !c.presp.ops.deletes(f.Name) && !equalFoldString(f.Name, "content-length") {
+			h = h1.AppendHeaderString(h, f.Name, f.Value)
+		}
+	}
+	h = appendOps(h, c.presp.ops)
+	h = h1.AppendContentLength(h, int64(len(body)))
+	if !keep {
+		h = append(h, "Connection: close\r\n"...)
+	}
+	h = append(h, "\r\n"...)
+	c.head = h
+	c.setWriteDeadline()
+	c.bw.Write(h)
+	c.bw.Write(body)
+	c.bw.Flush()
+	return c.presp.status, int64(len(body))
 }
 
 func (c *fastConn) reqHasNoBody() bool {

@@ -133,11 +133,37 @@ func (c *fastConn) exchange(up *upstream.Upstream, t *upstream.Target, tm upstre
 func (c *fastConn) sendRequest(uc *upstream.Conn, up *upstream.Upstream, t *upstream.Target,
 	tm upstream.Timeouts, structural, upgrade bool) error {
 	req := &c.req
+	pr := &c.preq
+	plugins := c.chain != nil
 	h := c.head[:0]
-	target := req.RequestURI
-	if structural || len(req.RequestURI) == 0 || req.RequestURI[0] != '/' {
+	method := req.Method
+	if plugins && pr.setMethod {
+		method = []byte(pr.method)
+	}
+	if plugins && (pr.setPath || pr.setQuery) {
+		// A plugin rewrote the target (proxy-rewrite).
+		h = append(h, method...)
+		h = append(h, ' ')
+		switch {
+		case pr.setPath:
+			h = append(h, pr.path...)
+		case structural:
+			h = append(h, escapePath(c.view.path)...)
+		default:
+			h = append(h, req.Path...)
+		}
+		q := bstr(req.Query)
+		if pr.setQuery {
+			q = pr.query
+		}
+		if q != "" {
+			h = append(h, '?')
+			h = append(h, q...)
+		}
+		h = append(h, " HTTP/1.1\r\n"...)
+	} else if structural || len(req.RequestURI) == 0 || req.RequestURI[0] != '/' || (plugins && pr.setMethod) {
 		// Absolute-form targets and normalized paths are rebuilt in origin form.
-		h = append(h, req.Method...)
+		h = append(h, method...)
 		h = append(h, ' ')
 		if structural {
 			h = append(h, escapePath(c.view.path)...)
@@ -150,13 +176,15 @@ func (c *fastConn) sendRequest(uc *upstream.Conn, up *upstream.Upstream, t *upst
 		}
 		h = append(h, " HTTP/1.1\r\n"...)
 	} else {
-		h = h1.AppendRequestLine(h, req.Method, target, 1)
+		h = h1.AppendRequestLine(h, req.Method, req.RequestURI, 1)
 	}
 	h = append(h, "Host: "...)
-	switch up.PassHost {
-	case "node":
+	switch {
+	case plugins && pr.setHost:
+		h = append(h, pr.host...)
+	case up.PassHost == "node":
 		h = append(h, t.HostHeader...)
-	case "rewrite":
+	case up.PassHost == "rewrite":
 		h = append(h, up.UpstreamHost...)
 	default:
 		h = append(h, req.Host...)
@@ -179,12 +207,20 @@ func (c *fastConn) sendRequest(uc *upstream.Conn, up *upstream.Upstream, t *upst
 			xff = append(xff, f.Value...)
 			continue
 		case h1.EqualFold(f.Name, "x-real-ip"), h1.EqualFold(f.Name, "x-forwarded-proto"),
-			h1.EqualFold(f.Name, "x-forwarded-host"), h1.EqualFold(f.Name, "x-forwarded-port"):
+			h1.EqualFold(f.Name, "x-forwarded-host"), h1.EqualFold(f.Name, "x-forwarded-port"),
+			// Set only by the gateway, from the consumer an auth plugin
+			// identified: a client must not claim an identity.
+			h1.EqualFold(f.Name, "x-consumer-username"), h1.EqualFold(f.Name, "x-credential-identifier"):
 			continue
 		case hasConnection && h1.HasToken(req.Headers, "Connection", f.Name):
 			continue
+		case plugins && pr.ops.deletes(bstr(f.Name)):
+			continue
 		}
 		h = h1.AppendHeader(h, f.Name, f.Value)
+	}
+	if plugins {
+		h = appendOps(h, pr.ops)
 	}
 	v := &c.view
 	h = append(h, "X-Forwarded-For: "...)

@@ -23,10 +23,20 @@ func (c *fastConn) respond(uc *upstream.Conn, t *upstream.Target, tm upstream.Ti
 		return s, n, false
 	}
 	mode := resp.BodyMode
+	status := resp.StatusCode
+	var rops headerOps
+	if c.chain.HasHeaderFilter() && !switching {
+		c.presp.reset(status, resp.Headers, nil)
+		c.pctx.Response = &c.presp
+		c.chain.HeaderFilter(&c.pctx)
+		status, rops = c.presp.status, c.presp.ops
+	}
+	// A body filter may change the length: the body then goes out chunked.
+	filtering := c.chain.HasBodyFilter() && !switching && mode != h1.BodyNone
 	// How the body is framed towards the client: chunked when its length is
 	// unknown and the client speaks HTTP/1.1, else delimited by closing.
 	chunkOut := false
-	if mode == h1.BodyChunked || mode == h1.BodyUntilClose {
+	if mode == h1.BodyChunked || mode == h1.BodyUntilClose || filtering {
 		if req.ProtoMinor == 1 {
 			chunkOut = true
 		} else {
@@ -48,7 +58,11 @@ func (c *fastConn) respond(uc *upstream.Conn, t *upstream.Target, tm upstream.Ti
 	}
 
 	h := c.head[:0]
-	h = h1.AppendStatusLine(h, 1, resp.StatusCode, resp.Reason)
+	reason := resp.Reason
+	if status != resp.StatusCode {
+		reason = nil // the standard phrase for the new status
+	}
+	h = h1.AppendStatusLine(h, 1, status, reason)
 	hasConnection := resp.Header("Connection") != nil
 	for i := range resp.Headers {
 		f := &resp.Headers[i]
@@ -63,7 +77,13 @@ func (c *fastConn) respond(uc *upstream.Conn, t *upstream.Target, tm upstream.Ti
 		if h1.EqualFold(f.Name, "content-length") {
 			continue // regenerated below from the parsed framing
 		}
+		if rops != nil && rops.deletes(bstr(f.Name)) {
+			continue
+		}
 		h = h1.AppendHeader(h, f.Name, f.Value)
+	}
+	if rops != nil {
+		h = appendOps(h, rops)
 	}
 	switch {
 	case switching:
@@ -101,7 +121,7 @@ func (c *fastConn) respond(uc *upstream.Conn, t *upstream.Target, tm upstream.Ti
 
 	c.upBody.Limits = c.opts.Limits
 	c.upBody.Reset(uc.BR, mode, resp.ContentLength)
-	n, err := c.copyBody(uc, tm, chunkOut)
+	n, err := c.copyBody(uc, tm, chunkOut, filtering)
 	if err != nil {
 		// Mid-body failure: the status line is gone, so the only honest signal
 		// left is to cut the connection (and not finish a chunked body).
@@ -124,13 +144,13 @@ func (c *fastConn) respond(uc *upstream.Conn, t *upstream.Target, tm upstream.Ti
 	} else {
 		uc.Conn.Close()
 	}
-	return resp.StatusCode, n, keep
+	return status, n, keep
 }
 
 // copyBody streams the upstream body to the client. It flushes whenever no
 // more upstream bytes are waiting, so event streams reach the client at once
 // while back-to-back data still leaves in large writes.
-func (c *fastConn) copyBody(uc *upstream.Conn, tm upstream.Timeouts, chunkOut bool) (int64, error) {
+func (c *fastConn) copyBody(uc *upstream.Conn, tm upstream.Timeouts, chunkOut, filtering bool) (int64, error) {
 	var total int64
 	if chunkOut {
 		c.cw.Reset(c.bw)
@@ -154,14 +174,18 @@ func (c *fastConn) copyBody(uc *upstream.Conn, tm upstream.Timeouts, chunkOut bo
 			}
 		}
 		n, err := c.upBody.Read(c.buf)
-		if n > 0 {
+		out := c.buf[:n]
+		if filtering && (n > 0 || err == io.EOF) {
+			out = c.chain.BodyFilter(&c.pctx, out, err == io.EOF)
+		}
+		if len(out) > 0 {
 			var werr error
 			if chunkOut {
-				_, werr = c.cw.Write(c.buf[:n])
+				_, werr = c.cw.Write(out)
 			} else {
-				_, werr = c.bw.Write(c.buf[:n])
+				_, werr = c.bw.Write(out)
 			}
-			total += int64(n)
+			total += int64(len(out))
 			if werr != nil {
 				return total, werr
 			}

@@ -77,12 +77,24 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	entry.RouteID = route.ID
+	var sp *stdPlugins
+	if route.Chain != nil {
+		sp = &stdPlugins{chain: route.Chain}
+		sp.req.q = &q
+		sp.ctx.Reset(&sp.req)
+		sp.ctx.RouteID, sp.ctx.ServiceID = route.ID, route.ServiceID
+		defer sp.chain.Log(&sp.ctx)
+		if e := sp.runRequestPhases(); e != nil {
+			status, bytes = sp.writeExit(w, e)
+			return
+		}
+	}
 	if route.Upstream == nil {
 		status, bytes = writeStdError(w, http.StatusServiceUnavailable, "application/json", body503)
 		return
 	}
 	var aborted bool
-	status, bytes, aborted = g.forwardStd(w, r, &q, route, structural, &entry)
+	status, bytes, aborted = g.forwardStd(w, r, &q, route, structural, &entry, sp)
 	if aborted {
 		// The upstream failed mid-body after the status line went out: abort
 		// so the client sees a broken response, not a silently short one.
@@ -157,7 +169,7 @@ func (b *replayableBody) Close() error { return nil }
 // forwardStd proxies r to the route's upstream. aborted reports a failure
 // after the response head was sent, which the caller turns into an abort.
 func (g *Gateway) forwardStd(w http.ResponseWriter, r *http.Request, q *stdRequest, route *runtime.Route,
-	structural bool, entry *accesslog.Entry) (status int, n int64, aborted bool) {
+	structural bool, entry *accesslog.Entry, sp *stdPlugins) (status int, n int64, aborted bool) {
 	up := route.Upstream
 	out := r.Clone(r.Context())
 	out.RequestURI = ""
@@ -194,8 +206,16 @@ func (g *Gateway) forwardStd(w http.ResponseWriter, r *http.Request, q *stdReque
 		out.Header.Set("Te", "trailers")
 	}
 	setForwardedHeaders(out.Header, q.host, q.remoteAddr, q.scheme, q.serverPort, r.Header.Values("X-Forwarded-For"))
+	// Set only by the gateway, from the consumer an auth plugin identified.
+	out.Header.Del("X-Consumer-Username")
+	out.Header.Del("X-Credential-Identifier")
 	if up.PassHost == "rewrite" {
 		out.Host = up.UpstreamHost
+	}
+	hostSet := false
+	if sp != nil {
+		sp.req.apply(out)
+		hostSet = sp.req.setHost
 	}
 
 	var tried balancer.Tried
@@ -213,7 +233,7 @@ func (g *Gateway) forwardStd(w http.ResponseWriter, r *http.Request, q *stdReque
 		tried.Add(node)
 		t := up.Targets[node.Index()]
 		out.URL.Host = t.Node.Addr
-		if up.PassHost == "node" {
+		if up.PassHost == "node" && !hostSet {
 			out.Host = t.HostHeader
 		}
 		entry.UpstreamAddr = t.Node.Addr
@@ -273,7 +293,7 @@ func (g *Gateway) forwardStd(w http.ResponseWriter, r *http.Request, q *stdReque
 			status, n = writeStdError(w, http.StatusBadGateway, "text/html", errorPage(502))
 			return status, n, false
 		}
-		n, aborted = g.copyStdResponse(w, resp, watchdog, tm.Read, &timedOut, upgrade != "")
+		n, aborted = g.copyStdResponse(w, resp, watchdog, tm.Read, &timedOut, upgrade != "", sp)
 		watchdog.Stop()
 		cancel()
 		// Done before any abort: least_conn and ewma count this attempt as
@@ -302,7 +322,7 @@ func setForwardedHeaders(h http.Header, host, clientIP, scheme, port string, pri
 // copyStdResponse streams resp to w. aborted reports an upstream failure after
 // the head was sent.
 func (g *Gateway) copyStdResponse(w http.ResponseWriter, resp *http.Response, watchdog *time.Timer,
-	read time.Duration, timedOut *atomic.Bool, upgrade bool) (written int64, aborted bool) {
+	read time.Duration, timedOut *atomic.Bool, upgrade bool, sp *stdPlugins) (written int64, aborted bool) {
 	defer resp.Body.Close()
 	h := w.Header()
 	for k, vv := range resp.Header {
@@ -316,7 +336,15 @@ func (g *Gateway) copyStdResponse(w http.ResponseWriter, resp *http.Response, wa
 	}
 	removeHopHeaders(h)
 	streaming := resp.ContentLength < 0 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
-	w.WriteHeader(resp.StatusCode)
+	status := resp.StatusCode
+	filtering := false
+	if sp != nil {
+		status = sp.headerFilter(h, status)
+		if filtering = sp.chain.HasBodyFilter(); filtering {
+			h.Del("Content-Length") // the filter may change the length
+		}
+	}
+	w.WriteHeader(status)
 	rc := http.NewResponseController(w)
 	if streaming {
 		_ = rc.Flush()
@@ -327,8 +355,12 @@ func (g *Gateway) copyStdResponse(w http.ResponseWriter, resp *http.Response, wa
 	for {
 		watchdog.Reset(read)
 		n, err := resp.Body.Read(buf)
-		if n > 0 {
-			m, werr := w.Write(buf[:n])
+		out := buf[:n]
+		if filtering && (n > 0 || err == io.EOF) {
+			out = sp.chain.BodyFilter(&sp.ctx, out, err == io.EOF)
+		}
+		if len(out) > 0 {
+			m, werr := w.Write(out)
 			written += int64(m)
 			if werr != nil {
 				return written, false // the client went away

@@ -15,6 +15,7 @@ import (
 	"github.com/sluicegw/sluice/internal/balancer"
 	"github.com/sluicegw/sluice/internal/config"
 	"github.com/sluicegw/sluice/internal/expr"
+	"github.com/sluicegw/sluice/internal/pipeline"
 	"github.com/sluicegw/sluice/internal/router"
 	"github.com/sluicegw/sluice/internal/store"
 	"github.com/sluicegw/sluice/internal/upstream"
@@ -27,6 +28,9 @@ type Deps struct {
 	Balancers *balancer.Registry
 	Upstreams *upstream.Registry
 	Defaults  Defaults
+	// EnabledPlugins limits which plugins may be configured; nil allows
+	// every registered plugin.
+	EnabledPlugins pipeline.Enabled
 }
 
 // ResourcesFromListing decodes a store listing into typed resources.
@@ -63,7 +67,11 @@ func Compile(res *config.Resources, rev int64, deps Deps) (*Snapshot, error) {
 	if deps.Defaults.Timeouts == (upstream.Timeouts{}) {
 		deps.Defaults.Timeouts = DefaultTimeouts()
 	}
-	c := compiler{deps: deps, upstreams: make(map[string]*upstream.Upstream)}
+	plugins, err := newPluginSet(res, deps.EnabledPlugins)
+	if err != nil {
+		return nil, err
+	}
+	c := compiler{deps: deps, upstreams: make(map[string]*upstream.Upstream), plugins: plugins}
 	services := make(map[string]*config.Service, len(res.Services))
 	for i := range res.Services {
 		services[res.Services[i].ID] = &res.Services[i]
@@ -122,6 +130,7 @@ type compiler struct {
 	deps      Deps
 	upstreams map[string]*upstream.Upstream
 	keys      []string // balancer state keys of every compiled upstream
+	plugins   *pluginSet
 	errs      []error
 }
 
@@ -150,6 +159,11 @@ func (c *compiler) route(r *config.Route, services map[string]*config.Service,
 	case svc != nil && svc.EnableWebsocket != nil:
 		cr.EnableWebsocket = *svc.EnableWebsocket
 	}
+	chain, err := c.plugins.chain(r, svc)
+	if err != nil {
+		return nil, router.Route[*Route]{}, err
+	}
+	cr.Chain = chain
 	cr.Timeouts = c.deps.Defaults.Timeouts
 	if cr.Upstream != nil {
 		cr.Timeouts = cr.Upstream.Timeouts

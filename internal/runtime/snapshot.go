@@ -6,6 +6,7 @@ package runtime
 import (
 	"time"
 
+	"github.com/sluicegw/sluice/internal/pipeline"
 	"github.com/sluicegw/sluice/internal/router"
 	"github.com/sluicegw/sluice/internal/upstream"
 )
@@ -27,6 +28,9 @@ type Route struct {
 	ServiceID       string
 	EnableWebsocket bool
 	Upstream        *upstream.Upstream
+	// Chain is the route's compiled plugins (global rules included); nil
+	// when nothing runs.
+	Chain *pipeline.Chain
 	// Timeouts already resolves route.timeout over upstream.timeout over the
 	// gateway defaults.
 	Timeouts upstream.Timeouts

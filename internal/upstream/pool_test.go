@@ -63,6 +63,11 @@ func TestPoolReusesUpToSizeAndRequests(t *testing.T) {
 	if p.Get() != nil {
 		t.Fatal("a connection must be retired after keepalive_pool.requests")
 	}
+	// The listener counts asynchronously: wait for it, then check no more came.
+	for deadline := time.Now().Add(2 * time.Second); accepted.Load() < 2 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
 	if n := accepted.Load(); n != 2 {
 		t.Fatalf("accepted %d connections, want 2", n)
 	}

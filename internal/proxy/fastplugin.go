@@ -1,0 +1,125 @@
+package proxy
+
+import (
+	"net/netip"
+
+	"github.com/sluicegw/sluice/internal/h1"
+	"github.com/sluicegw/sluice/plugin"
+)
+
+// fastPluginRequest is plugin.Request over the fast engine's parsed request:
+// reads see the original head plus the plugins' changes; changes are
+// recorded and applied when the upstream head is written.
+type fastPluginRequest struct {
+	v                                     *fastRequest
+	ops                                   headerOps
+	path                                  string // escaped, for the request line
+	query                                 string
+	method                                string
+	host                                  string
+	setPath, setQuery, setMethod, setHost bool
+}
+
+func (p *fastPluginRequest) reset(v *fastRequest) {
+	clear(p.ops)
+	*p = fastPluginRequest{v: v, ops: p.ops[:0]}
+}
+
+func (p *fastPluginRequest) Method() string {
+	if p.setMethod {
+		return p.method
+	}
+	return p.v.method
+}
+func (p *fastPluginRequest) Host() string         { return p.v.host }
+func (p *fastPluginRequest) Path() string         { return p.v.path }
+func (p *fastPluginRequest) RemoteIP() netip.Addr { return p.v.remoteIP }
+func (p *fastPluginRequest) RawQuery() string {
+	if p.setQuery {
+		return p.query
+	}
+	return p.v.query
+}
+func (p *fastPluginRequest) Var(name string) (string, bool) { return p.v.Var(name) }
+
+func (p *fastPluginRequest) Header(name string) string {
+	orig := p.v.req.Header(name)
+	if len(p.ops) == 0 {
+		return bstr(orig)
+	}
+	return p.ops.value(name, bstr(orig), orig != nil)
+}
+func (p *fastPluginRequest) SetHeader(name, value string) { p.ops.set(name, value) }
+func (p *fastPluginRequest) AddHeader(name, value string) { p.ops.add(name, value) }
+func (p *fastPluginRequest) DelHeader(name string)        { p.ops.remove(name) }
+func (p *fastPluginRequest) SetPath(path string)          { p.path, p.setPath = path, true }
+func (p *fastPluginRequest) SetRawQuery(q string)         { p.query, p.setQuery = q, true }
+func (p *fastPluginRequest) SetMethod(m string)           { p.method, p.setMethod = m, true }
+func (p *fastPluginRequest) SetHost(h string)             { p.host, p.setHost = h, true }
+
+// fastPluginResponse is plugin.Response over an upstream response head (or a
+// plugin's Exit), with recorded changes.
+type fastPluginResponse struct {
+	status int
+	up     []h1.Header     // upstream head fields, or nil
+	base   []plugin.Header // an Exit's fields, or nil
+	ops    headerOps
+}
+
+func (p *fastPluginResponse) reset(status int, up []h1.Header, base []plugin.Header) {
+	clear(p.ops)
+	*p = fastPluginResponse{status: status, up: up, base: base, ops: p.ops[:0]}
+}
+
+func (p *fastPluginResponse) Status() int        { return p.status }
+func (p *fastPluginResponse) SetStatus(code int) { p.status = code }
+func (p *fastPluginResponse) Header(name string) string {
+	orig, has := "", false
+	for i := range p.up {
+		if h1.EqualFold(p.up[i].Name, name) {
+			orig, has = bstr(p.up[i].Value), true
+			break
+		}
+	}
+	for _, h := range p.base {
+		if !has && equalFoldString(h.Name, name) {
+			orig, has = h.Value, true
+		}
+	}
+	return p.ops.value(name, orig, has)
+}
+func (p *fastPluginResponse) SetHeader(name, value string) { p.ops.set(name, value) }
+func (p *fastPluginResponse) AddHeader(name, value string) { p.ops.add(name, value) }
+func (p *fastPluginResponse) DelHeader(name string)        { p.ops.remove(name) }
+
+func equalFoldString(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// appendOps writes the headers the ops add.
+func appendOps(h []byte, ops headerOps) []byte {
+	ops.added(func(name, value string) {
+		h = h1.AppendHeaderString(h, name, value)
+	})
+	return h
+}
+
+var (
+	_ plugin.Request  = (*fastPluginRequest)(nil)
+	_ plugin.Response = (*fastPluginResponse)(nil)
+)
