@@ -1,6 +1,9 @@
 package plugin
 
-import "net/netip"
+import (
+	"errors"
+	"net/netip"
+)
 
 // Request is the request as plugins see it. Reads reflect earlier changes;
 // changes apply to what is sent upstream. Each HTTP engine implements it
@@ -33,7 +36,19 @@ type Request interface {
 	SetRawQuery(query string)
 	SetMethod(method string)
 	SetHost(host string)
+	// ReadBody reads the whole request body into memory (OpenResty's
+	// ngx.req.read_body + get_body_data) and returns it; later calls return
+	// the same bytes. A body longer than max is not read: ErrBodyTooLarge.
+	// Reading is opt-in: a plugin that never calls it leaves the body
+	// streaming to the upstream.
+	ReadBody(max int64) ([]byte, error)
+	// SetBody replaces the body sent upstream; its length frames the request.
+	SetBody(body []byte)
 }
+
+// ErrBodyTooLarge is ReadBody's answer for a body over its limit; plugins
+// usually answer 413.
+var ErrBodyTooLarge = errors.New("request body too large")
 
 // Response is the upstream response (or the gateway's own) in HeaderFilter.
 type Response interface {

@@ -64,7 +64,22 @@ type fastConn struct {
 	pctx  plugin.Ctx
 	preq  fastPluginRequest
 	presp fastPluginResponse
+	// continued is set once "100 Continue" went to the client.
+	continued bool
 }
+
+// sendContinue answers a client's Expect: 100-continue, once, before its body
+// is read (nginx does the same rather than relaying the upstream's).
+func (c *fastConn) sendContinue() {
+	if c.req.ExpectContinue && !c.continued {
+		c.continued = true
+		c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+		c.bw.Flush()
+	}
+}
+
+// bodyBuffered reports whether a plugin read or replaced the request body.
+func (c *fastConn) bodyBuffered() bool { return c.chain != nil && c.preq.buffered }
 
 var fastConnPool = sync.Pool{New: func() any {
 	return &fastConn{
@@ -282,20 +297,24 @@ func (c *fastConn) route(keep bool) (status int, n int64, keepAlive bool) {
 		status, n = c.writeSimple(404, "application/json", body404, keep)
 		return status, n, keep
 	}
+	keepAfterExit := func() bool { return keep && (c.reqHasNoBody() || c.reqBody.Done()) }
 	c.entry.RouteID = route.ID
 	c.chain = route.Chain
+	c.continued = false
+	c.reqBody.Limits = c.opts.Limits
+	c.reqBody.Reset(c.br, req.BodyMode(), req.ContentLength)
 	if c.chain != nil {
-		c.preq.reset(&c.view)
+		c.preq.reset(c)
 		c.pctx.Reset(&c.preq)
 		c.pctx.RouteID, c.pctx.ServiceID = route.ID, route.ServiceID
 		if e := c.runRequestPhases(); e != nil {
-			keep = keep && c.reqHasNoBody()
+			keep = keepAfterExit()
 			status, n = c.writeExit(e, keep)
 			return status, n, keep
 		}
 	}
 	if route.Upstream == nil {
-		keep = keep && c.reqHasNoBody()
+		keep = keepAfterExit()
 		status, n = c.writeSimple(503, "application/json", body503, keep)
 		return status, n, keep
 	}

@@ -31,15 +31,13 @@ func (c *fastConn) forward(route *runtime.Route, structural, keep bool) (int, in
 	req := &c.req
 	tm := route.Timeouts
 	upgrade := route.EnableWebsocket && req.Upgrade
-	if req.ExpectContinue {
+	if !c.bodyBuffered() {
 		// Answer the client's expectation ourselves (as nginx does) so its
 		// body arrives while the upstream is being picked.
-		c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
-		c.bw.Flush()
+		c.sendContinue()
 	}
-	c.reqBody.Limits = c.opts.Limits
-	c.reqBody.Reset(c.br, req.BodyMode(), req.ContentLength)
-	hasBody := !c.reqHasNoBody()
+	// A buffered body can be sent again; a streamed one only once.
+	hasBody := !c.reqHasNoBody() && !c.bodyBuffered()
 
 	var tried balancer.Tried
 	var retryDeadline time.Time
@@ -238,9 +236,12 @@ func (c *fastConn) sendRequest(uc *upstream.Conn, up *upstream.Upstream, t *upst
 	h = append(h, "\r\nX-Forwarded-Port: "...)
 	h = append(h, v.serverPort...)
 	h = append(h, "\r\n"...)
-	if req.Chunked {
+	switch {
+	case c.bodyBuffered():
+		h = h1.AppendContentLength(h, int64(len(pr.body)))
+	case req.Chunked:
 		h = append(h, "Transfer-Encoding: chunked\r\n"...)
-	} else if req.ContentLength >= 0 {
+	case req.ContentLength >= 0:
 		h = h1.AppendContentLength(h, req.ContentLength)
 	}
 	if upgrade {
@@ -256,7 +257,11 @@ func (c *fastConn) sendRequest(uc *upstream.Conn, up *upstream.Upstream, t *upst
 	if _, err := uc.BW.Write(h); err != nil {
 		return c.staleIf(uc, err)
 	}
-	if !c.reqHasNoBody() {
+	if c.bodyBuffered() {
+		if _, err := uc.BW.Write(pr.body); err != nil {
+			return c.staleIf(uc, err)
+		}
+	} else if !c.reqHasNoBody() {
 		if err := c.sendBody(uc, tm); err != nil {
 			return err
 		}

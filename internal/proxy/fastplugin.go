@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"io"
 	"net/netip"
+	"time"
 
 	"github.com/sluicegw/sluice/internal/h1"
 	"github.com/sluicegw/sluice/plugin"
@@ -11,7 +13,12 @@ import (
 // reads see the original head plus the plugins' changes; changes are
 // recorded and applied when the upstream head is written.
 type fastPluginRequest struct {
-	v                                     *fastRequest
+	c *fastConn
+	v *fastRequest
+	// body is the buffered request body once a plugin read or replaced it
+	// (buffered); it then goes upstream with a Content-Length.
+	body                                  []byte
+	buffered                              bool
 	ops                                   headerOps
 	path                                  string // escaped, for the request line
 	query                                 string
@@ -20,10 +27,55 @@ type fastPluginRequest struct {
 	setPath, setQuery, setMethod, setHost bool
 }
 
-func (p *fastPluginRequest) reset(v *fastRequest) {
+func (p *fastPluginRequest) reset(c *fastConn) {
 	clear(p.ops)
-	*p = fastPluginRequest{v: v, ops: p.ops[:0]}
+	*p = fastPluginRequest{c: c, v: &c.view, ops: p.ops[:0]}
 }
+
+// ReadBody reads the client's body into memory, answering its 100-continue
+// first.
+func (p *fastPluginRequest) ReadBody(max int64) ([]byte, error) {
+	if p.buffered {
+		return p.body, nil
+	}
+	c := p.c
+	if c.reqHasNoBody() {
+		p.buffered = true
+		return nil, nil
+	}
+	if c.req.ContentLength > max {
+		return nil, plugin.ErrBodyTooLarge
+	}
+	c.sendContinue()
+	var body []byte
+	if c.req.ContentLength > 0 {
+		body = make([]byte, 0, c.req.ContentLength)
+	}
+	for {
+		if len(body) == cap(body) {
+			body = append(body, 0)[:len(body)]
+		}
+		if c.opts.BodyTimeout > 0 && c.br.Buffered() == 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(c.opts.BodyTimeout))
+		}
+		n, err := c.reqBody.Read(body[len(body):cap(body)])
+		body = body[:len(body)+n]
+		if int64(len(body)) > max {
+			return nil, plugin.ErrBodyTooLarge
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, &clientBodyError{err}
+		}
+	}
+	p.body, p.buffered = body, true
+	return body, nil
+}
+
+// SetBody replaces the body sent upstream.
+func (p *fastPluginRequest) SetBody(b []byte) { p.body, p.buffered = b, true }
 
 func (p *fastPluginRequest) Method() string {
 	if p.setMethod {

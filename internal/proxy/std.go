@@ -216,6 +216,9 @@ func (g *Gateway) forwardStd(w http.ResponseWriter, r *http.Request, q *stdReque
 	if sp != nil {
 		sp.req.apply(out)
 		hostSet = sp.req.setHost
+		if sp.req.buffered {
+			body = nil // replayable: each attempt gets a fresh reader below
+		}
 	}
 
 	var tried balancer.Tried
@@ -244,6 +247,9 @@ func (g *Gateway) forwardStd(w http.ResponseWriter, r *http.Request, q *stdReque
 		// timeout (nginx's proxy_read_timeout), not whatever is left of the total.
 		trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { watchdog.Reset(tm.Read) }}
 		req := out.WithContext(httptrace.WithClientTrace(ctx, trace))
+		if out.GetBody != nil && attempt > 0 {
+			req.Body, _ = out.GetBody()
+		}
 		if up.MaxRequests > 0 && !up.HTTP2() {
 			// keepalive_pool.requests: the connection's last request asks for
 			// it to close. GotConn runs before the request is written.

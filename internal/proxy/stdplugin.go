@@ -1,6 +1,9 @@
 package proxy
 
 import (
+	"bytes"
+	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -23,7 +26,10 @@ type stdPlugins struct {
 // engine's, it records changes and forwardStd applies them to the outgoing
 // request, so both engines give plugins the same view.
 type stdPluginRequest struct {
-	q                                     *stdRequest
+	q *stdRequest
+	// body is the buffered request body once a plugin read or replaced it.
+	body                                  []byte
+	buffered                              bool
 	ops                                   headerOps
 	path, query, method, host             string
 	setPath, setQuery, setMethod, setHost bool
@@ -61,6 +67,33 @@ func (p *stdPluginRequest) SetRawQuery(q string)         { p.query, p.setQuery =
 func (p *stdPluginRequest) SetMethod(m string)           { p.method, p.setMethod = m, true }
 func (p *stdPluginRequest) SetHost(h string)             { p.host, p.setHost = h, true }
 
+// ReadBody reads the client's body into memory.
+func (p *stdPluginRequest) ReadBody(max int64) ([]byte, error) {
+	if p.buffered {
+		return p.body, nil
+	}
+	r := p.q.r
+	if r.Body == nil || r.Body == http.NoBody {
+		p.buffered = true
+		return nil, nil
+	}
+	if r.ContentLength > max {
+		return nil, plugin.ErrBodyTooLarge
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading request body: %w", err)
+	}
+	if int64(len(b)) > max {
+		return nil, plugin.ErrBodyTooLarge
+	}
+	p.body, p.buffered = b, true
+	return b, nil
+}
+
+// SetBody replaces the body sent upstream.
+func (p *stdPluginRequest) SetBody(b []byte) { p.body, p.buffered = b, true }
+
 // apply writes the recorded changes into the outgoing request.
 func (p *stdPluginRequest) apply(out *http.Request) {
 	for _, op := range p.ops {
@@ -84,6 +117,16 @@ func (p *stdPluginRequest) apply(out *http.Request) {
 	}
 	if p.setHost {
 		out.Host = p.host
+	}
+	if p.buffered {
+		out.Body, out.ContentLength = http.NoBody, int64(len(p.body))
+		out.TransferEncoding = nil
+		out.Header.Del("Content-Length")
+		if len(p.body) > 0 {
+			body := p.body
+			out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+			out.Body, _ = out.GetBody()
+		}
 	}
 }
 

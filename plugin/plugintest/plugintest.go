@@ -89,7 +89,27 @@ type Request struct {
 	IP         netip.Addr
 	Headers    []plugin.Header
 	Vars       map[string]string
+	// Body is the request body; BodySet reports a plugin replaced it.
+	Body    []byte
+	BodySet bool
 }
+
+// WithBody sets the request body and returns r.
+func (r *Request) WithBody(b string) *Request {
+	r.Body = []byte(b)
+	return r
+}
+
+// ReadBody returns Body, or ErrBodyTooLarge past max.
+func (r *Request) ReadBody(max int64) ([]byte, error) {
+	if int64(len(r.Body)) > max {
+		return nil, plugin.ErrBodyTooLarge
+	}
+	return r.Body, nil
+}
+
+// SetBody replaces Body.
+func (r *Request) SetBody(b []byte) { r.Body, r.BodySet = b, true }
 
 var _ plugin.Request = (*Request)(nil)
 
