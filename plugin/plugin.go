@@ -9,6 +9,7 @@
 package plugin
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"sync"
@@ -104,7 +105,10 @@ func JSONExit(status int, body string) *Exit {
 
 // MessageExit builds APISIX's usual rejection, {"message": msg}.
 func MessageExit(status int, msg string) *Exit {
-	return JSONExit(status, fmt.Sprintf(`{"message":%q}`, msg))
+	b, _ := json.Marshal(struct {
+		Message string `json:"message"`
+	}{msg})
+	return JSONExit(status, string(b))
 }
 
 var registry = struct {

@@ -19,11 +19,13 @@ import (
 	"time"
 
 	"github.com/sluicegw/sluice/internal/accesslog"
+	"github.com/sluicegw/sluice/internal/admin"
 	"github.com/sluicegw/sluice/internal/config"
 	"github.com/sluicegw/sluice/internal/proxy"
 	"github.com/sluicegw/sluice/internal/runtime"
 	"github.com/sluicegw/sluice/internal/server"
 	"github.com/sluicegw/sluice/internal/store"
+	_ "github.com/sluicegw/sluice/plugins/all" // every built-in plugin
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -103,14 +105,18 @@ func cmdRun(args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer closeLog()
-	if err := serve(conf, log); err != nil {
+	if err := serve(conf, *confPath, log); err != nil {
 		log.Error("sluice stopped", "err", err)
 		return 1
 	}
 	return 0
 }
 
-func serve(conf *config.Gateway, log *slog.Logger) error {
+func serve(conf *config.Gateway, confPath string, log *slog.Logger) error {
+	names, err := enabledPlugins(conf)
+	if err != nil {
+		return err
+	}
 	st, err := openStore(conf, log)
 	if err != nil {
 		return err
@@ -122,12 +128,14 @@ func serve(conf *config.Gateway, log *slog.Logger) error {
 	}
 	defer access.Close()
 	rt := runtime.New(st, runtime.Defaults{Timeouts: upstreamDefaults(conf)}, log)
+	plugins := &pluginControl{confPath: confPath, rt: rt, log: log}
+	plugins.set(names)
 	gw := proxy.New(rt, log, access)
 	srv, err := server.New(gw, conf, log)
 	if err != nil {
 		return err
 	}
-	side, err := newSideListeners(conf, st, rt, log)
+	side, err := newSideListeners(conf, st, rt, admin.PluginControl{Enabled: plugins.enabled, Reload: plugins.reload}, log)
 	if err != nil {
 		return err
 	}
@@ -152,6 +160,9 @@ func serve(conf *config.Gateway, log *slog.Logger) error {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
+			if err := plugins.reload(); err != nil {
+				log.Error("plugin list not reloaded", "err", err)
+			}
 			if f, ok := st.(*store.File); ok {
 				log.Info("SIGHUP: reloading resources")
 				if err := f.Reload(); err != nil {

@@ -10,6 +10,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/sluicegw/sluice/internal/admin"
@@ -17,6 +20,7 @@ import (
 	"github.com/sluicegw/sluice/internal/control"
 	"github.com/sluicegw/sluice/internal/runtime"
 	"github.com/sluicegw/sluice/internal/store"
+	"github.com/sluicegw/sluice/plugin"
 )
 
 // openStore opens the configured store.
@@ -79,7 +83,8 @@ type sideListeners struct {
 	adminL, controlL net.Listener
 }
 
-func newSideListeners(conf *config.Gateway, st store.Store, rt *runtime.Runtime, log *slog.Logger) (*sideListeners, error) {
+func newSideListeners(conf *config.Gateway, st store.Store, rt *runtime.Runtime, plugins admin.PluginControl,
+	log *slog.Logger) (*sideListeners, error) {
 	s := &sideListeners{}
 	if conf.Admin.Listen != config.ListenOff {
 		keys, configured, err := adminKeys(conf, log)
@@ -98,7 +103,8 @@ func newSideListeners(conf *config.Gateway, st store.Store, rt *runtime.Runtime,
 			}
 			ak = append(ak, admin.Key{Key: k.Key, Role: role})
 		}
-		api := admin.New(admin.Options{Store: st, Keys: ak, Validate: runtime.ValidateListing, Log: log.With("component", "admin")})
+		api := admin.New(admin.Options{Store: st, Keys: ak, Validate: rt.ValidateListing, Log: log.With("component", "admin"),
+			Plugins: plugins})
 		l, err := net.Listen("tcp", conf.Admin.Listen)
 		if err != nil {
 			return nil, fmt.Errorf("admin.listen %s: %w", conf.Admin.Listen, err)
@@ -163,4 +169,64 @@ func (s *sideListeners) close() {
 			l.Close()
 		}
 	}
+}
+
+// enabledPlugins returns the plugin names conf enables (all registered when it
+// lists none), highest priority first, or an error naming unknown ones.
+func enabledPlugins(conf *config.Gateway) ([]string, error) {
+	var names []string
+	var unknown []string
+	want := map[string]bool{}
+	for _, n := range conf.Plugins {
+		want[n] = true
+		if _, ok := plugin.Lookup(n); !ok {
+			unknown = append(unknown, n)
+		}
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("plugins: unknown plugin(s) %s", strings.Join(unknown, ", "))
+	}
+	for _, d := range plugin.All() {
+		if conf.Plugins == nil || want[d.Name] {
+			names = append(names, d.Name)
+		}
+	}
+	return names, nil
+}
+
+// pluginControl reloads the enabled plugin list from the gateway config file.
+type pluginControl struct {
+	confPath string
+	rt       *runtime.Runtime
+	log      *slog.Logger
+	mu       sync.Mutex
+	names    []string
+}
+
+func (p *pluginControl) enabled() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.names)
+}
+
+func (p *pluginControl) set(names []string) {
+	p.mu.Lock()
+	p.names = names
+	p.mu.Unlock()
+	p.rt.SetEnabledPlugins(names)
+}
+
+// reload re-reads the gateway config's plugins list and applies it.
+func (p *pluginControl) reload() error {
+	conf, err := config.LoadGateway(p.confPath)
+	if err != nil {
+		return err
+	}
+	names, err := enabledPlugins(conf)
+	if err != nil {
+		return err
+	}
+	p.set(names)
+	p.log.Info("plugin list reloaded", "plugins", len(names))
+	return nil
 }

@@ -49,6 +49,8 @@ type Options struct {
 	Log *slog.Logger
 	// Now is the clock for create_time and update_time; nil means time.Now.
 	Now func() time.Time
+	// Plugins serves /apisix/admin/plugins/*.
+	Plugins PluginControl
 }
 
 // API is the Admin API handler. It is safe for concurrent use.
@@ -60,6 +62,7 @@ type API struct {
 	log      *slog.Logger
 	now      func() time.Time
 	decode   func(kind store.Kind, id string, data []byte) error
+	plugins  PluginControl
 
 	// writeMu serializes this process's read-validate-write cycles. Admin
 	// writes are rare, and serializing them makes the whole-listing
@@ -76,6 +79,7 @@ func New(opts Options) *API {
 		log:      opts.Log,
 		now:      opts.Now,
 		decode:   decodeResource,
+		plugins:  opts.Plugins,
 	}
 	if w, ok := opts.Store.(store.Writer); ok {
 		a.w = w
@@ -124,6 +128,10 @@ func (a *API) serveAdmin(w http.ResponseWriter, r *http.Request, rest string) {
 	segs := splitPath(rest)
 	if len(segs) == 0 {
 		writeJSON(w, http.StatusNotFound, errorBody{Msg: "not found"})
+		return
+	}
+	if segs[0] == "plugins" {
+		a.servePlugins(w, r, segs)
 		return
 	}
 	if segs[0] == "schema" && len(segs) >= 2 && segs[1] == "validate" {

@@ -48,7 +48,7 @@ func TestCRUDEveryResource(t *testing.T) {
 			body: `{"plugins":{"limit-count":{"count":1,"time_window":60}}}`, replaced: `{"desc":"d","plugins":{}}`,
 			idInValue: true, stamps: true},
 		{desc: "global rule", kind: store.GlobalRules, id: "1", put: "/global_rules/1",
-			body: `{"plugins":{"prometheus":{}}}`, replaced: `{"plugins":{"cors":{}}}`, idInValue: true, stamps: true},
+			body: `{"plugins":{"key-auth":{}}}`, replaced: `{"plugins":{"cors":{}}}`, idInValue: true, stamps: true},
 		{desc: "ssl", kind: store.SSLs, id: "1", put: "/ssls/1",
 			body:      fmt.Sprintf(`{"sni":"example.com","cert":%s,"key":%s}`, jsonString(cert), jsonString(key)),
 			replaced:  fmt.Sprintf(`{"snis":["example.com"],"cert":%s,"key":%s}`, jsonString(cert), jsonString(key)),

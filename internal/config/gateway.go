@@ -41,6 +41,10 @@ type Gateway struct {
 	Admin Admin `json:"admin"`
 	// Control configures the control API listener (status, revision served).
 	Control Control `json:"control"`
+	// Plugins lists the plugins configurations may use; omitted, every
+	// plugin sluice has is enabled. Changes take effect on SIGHUP or
+	// PUT /apisix/admin/plugins/reload.
+	Plugins []string `json:"plugins"`
 }
 
 // Listen lists listener addresses as "host:port"; an empty host means every

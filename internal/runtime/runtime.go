@@ -21,6 +21,9 @@ type Runtime struct {
 	balancers *balancer.Registry
 	upstreams *upstream.Registry
 	ready     chan struct{}
+	// enabled is the set of plugins configurations may use; nil: all.
+	enabled   atomic.Pointer[map[string]bool]
+	recompile chan struct{}
 }
 
 // New returns a Runtime reading from st. Call Run to load and follow changes.
@@ -32,7 +35,45 @@ func New(st store.Store, defaults Defaults, log *slog.Logger) *Runtime {
 		balancers: balancer.NewRegistry(),
 		upstreams: upstream.NewRegistry(),
 		ready:     make(chan struct{}),
+		recompile: make(chan struct{}, 1),
 	}
+}
+
+// SetEnabledPlugins changes which plugins configurations may use (nil: every
+// registered plugin) and recompiles the configuration with it, without a
+// restart. A configuration that uses a plugin no longer enabled is rejected
+// like any invalid one: the previous Snapshot keeps serving.
+func (r *Runtime) SetEnabledPlugins(names []string) {
+	if names == nil {
+		r.enabled.Store(nil)
+	} else {
+		set := make(map[string]bool, len(names))
+		for _, n := range names {
+			set[n] = true
+		}
+		r.enabled.Store(&set)
+	}
+	select {
+	case r.recompile <- struct{}{}:
+	default:
+	}
+}
+
+// pluginEnabled reports whether a plugin is enabled.
+func (r *Runtime) pluginEnabled(name string) bool {
+	set := r.enabled.Load()
+	return set == nil || (*set)[name]
+}
+
+// ValidateListing checks a listing as loading it now would, with the
+// current plugin list: the Admin API's validation.
+func (r *Runtime) ValidateListing(l store.Listing) error {
+	res, err := ResourcesFromListing(l)
+	if err != nil {
+		return err
+	}
+	_, err = Compile(res, l.Revision, Deps{EnabledPlugins: r.pluginEnabled})
+	return err
 }
 
 // Load returns the Snapshot to serve a request from; nil before the first load.
@@ -47,7 +88,7 @@ func (r *Runtime) Ready() <-chan struct{} { return r.ready }
 
 // Deps exposes the registries for compiles that should share state.
 func (r *Runtime) Deps() Deps {
-	return Deps{Balancers: r.balancers, Upstreams: r.upstreams, Defaults: r.defaults}
+	return Deps{Balancers: r.balancers, Upstreams: r.upstreams, Defaults: r.defaults, EnabledPlugins: r.pluginEnabled}
 }
 
 // Run loads the store and follows its changes until ctx ends. A listing that
@@ -75,6 +116,8 @@ func (r *Runtime) Run(ctx context.Context) error {
 			return nil
 		case now := <-reap.C:
 			r.upstreams.ReapIdle(now)
+		case <-r.recompile:
+			r.apply(store.Listing{Revision: rev, Items: listItems(items)})
 		case b, ok := <-watch:
 			if !ok {
 				return ctx.Err()

@@ -232,14 +232,15 @@ type Result struct {
 	Exit *plugin.Exit
 	// Ctx is the request context after all phases.
 	Ctx *plugin.Ctx
-	// Response is resp after header_filter and body_filter (nil when the
-	// request exited early or no response was given).
+	// Response is resp after header_filter and body_filter; when a phase
+	// exited, it is the exit's response after those filters, as the
+	// gateway sends it. Nil when neither happened.
 	Response *Response
 }
 
 // Run runs inst's phases over req like the gateway does: rewrite, access,
-// before_proxy; then, if none exited and resp is not nil, header_filter and
-// body_filter over resp (its Body given as one chunk), then log.
+// before_proxy; then header_filter and body_filter over resp (its Body given
+// as one chunk) or over the exit a phase returned; then log.
 func Run(inst any, req *Request, resp *Response) Result {
 	c := &plugin.Ctx{}
 	c.Reset(req)
@@ -252,7 +253,11 @@ func Run(inst any, req *Request, resp *Response) Result {
 	} else if e := ch.BeforeProxy(c); e != nil {
 		res.Exit = e
 	}
-	if res.Exit == nil && resp != nil {
+	if res.Exit != nil {
+		// The gateway sends exits through header_filter and body_filter too.
+		resp = &Response{Code: res.Exit.Status, Headers: append([]plugin.Header(nil), res.Exit.Headers...), Body: res.Exit.Body}
+	}
+	if resp != nil {
 		c.Response = resp
 		ch.HeaderFilter(c)
 		if ch.HasBodyFilter() {
