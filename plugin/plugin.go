@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+
+	"github.com/sluicegw/sluice/plugin/shdict"
 )
 
 // Config is a plugin's typed configuration. NewConfig returns one with its
@@ -53,6 +55,9 @@ type Deps struct {
 	// an auth plugin), with the credential decoded by NewConsumerConfig. The
 	// slice belongs to the snapshot being compiled: index it in New.
 	Consumers []ConsumerCredential
+	// SharedDicts are the gateway's shared dicts (config `shared_dicts`),
+	// the counterpart of ngx.shared.DICT; they outlive configurations.
+	SharedDicts *shdict.Registry
 }
 
 // ConsumerCredential is one consumer's credential for one auth plugin.

@@ -25,6 +25,7 @@ import (
 	"github.com/sluicegw/sluice/internal/runtime"
 	"github.com/sluicegw/sluice/internal/server"
 	"github.com/sluicegw/sluice/internal/store"
+	"github.com/sluicegw/sluice/plugin/shdict"
 	_ "github.com/sluicegw/sluice/plugins/all" // every built-in plugin
 )
 
@@ -128,6 +129,15 @@ func serve(conf *config.Gateway, confPath string, log *slog.Logger) error {
 	}
 	defer access.Close()
 	rt := runtime.New(st, runtime.Defaults{Timeouts: upstreamDefaults(conf)}, log)
+	for name, size := range conf.SharedDicts {
+		n, err := shdict.ParseSize(size)
+		if err != nil {
+			return fmt.Errorf("shared_dicts.%s: %w", name, err)
+		}
+		if _, err := rt.SharedDicts().Define(name, n); err != nil {
+			return fmt.Errorf("shared_dicts.%s: %w", name, err)
+		}
+	}
 	plugins := &pluginControl{confPath: confPath, rt: rt, log: log}
 	plugins.set(names)
 	gw := proxy.New(rt, log, access)

@@ -45,6 +45,9 @@ type Gateway struct {
 	// plugin sluice has is enabled. Changes take effect on SIGHUP or
 	// PUT /apisix/admin/plugins/reload.
 	Plugins []string `json:"plugins"`
+	// SharedDicts defines shared dicts by name and size ("10m", "512k"),
+	// like nginx's lua_shared_dict.
+	SharedDicts map[string]string `json:"shared_dicts"`
 }
 
 // Listen lists listener addresses as "host:port"; an empty host means every

@@ -19,6 +19,7 @@ import (
 	"github.com/sluicegw/sluice/internal/router"
 	"github.com/sluicegw/sluice/internal/store"
 	"github.com/sluicegw/sluice/internal/upstream"
+	"github.com/sluicegw/sluice/plugin/shdict"
 )
 
 // Deps are the long-lived registries a compile draws state from. With a zero
@@ -31,6 +32,9 @@ type Deps struct {
 	// EnabledPlugins limits which plugins may be configured; nil allows
 	// every registered plugin.
 	EnabledPlugins pipeline.Enabled
+	// SharedDicts are handed to plugins; nil in validation-only compiles
+	// gives plugins an empty registry.
+	SharedDicts *shdict.Registry
 }
 
 // ResourcesFromListing decodes a store listing into typed resources.
@@ -67,7 +71,7 @@ func Compile(res *config.Resources, rev int64, deps Deps) (*Snapshot, error) {
 	if deps.Defaults.Timeouts == (upstream.Timeouts{}) {
 		deps.Defaults.Timeouts = DefaultTimeouts()
 	}
-	plugins, err := newPluginSet(res, deps.EnabledPlugins)
+	plugins, err := newPluginSet(res, deps.EnabledPlugins, deps.SharedDicts)
 	if err != nil {
 		return nil, err
 	}

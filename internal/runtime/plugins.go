@@ -8,6 +8,7 @@ import (
 	"github.com/sluicegw/sluice/internal/config"
 	"github.com/sluicegw/sluice/internal/pipeline"
 	"github.com/sluicegw/sluice/plugin"
+	"github.com/sluicegw/sluice/plugin/shdict"
 )
 
 // pluginSet is what compiling plugins needs from the whole configuration:
@@ -18,12 +19,14 @@ type pluginSet struct {
 	pluginConfigs map[string]map[string]any
 	deps          map[string]plugin.Deps
 	enabled       pipeline.Enabled
+	dicts         *shdict.Registry
 }
 
 // newPluginSet decodes consumers' credentials and global rules once per
 // compile. Errors name the resource and plugin.
-func newPluginSet(res *config.Resources, enabled pipeline.Enabled) (*pluginSet, error) {
+func newPluginSet(res *config.Resources, enabled pipeline.Enabled, dicts *shdict.Registry) (*pluginSet, error) {
 	ps := &pluginSet{
+		dicts:         dicts,
 		pluginConfigs: make(map[string]map[string]any, len(res.PluginConfigs)),
 		deps:          make(map[string]plugin.Deps),
 		enabled:       enabled,
@@ -72,7 +75,11 @@ func newPluginSet(res *config.Resources, enabled pipeline.Enabled) (*pluginSet, 
 	return ps, errors.Join(errs...)
 }
 
-func (ps *pluginSet) depsFor(name string) plugin.Deps { return ps.deps[name] }
+func (ps *pluginSet) depsFor(name string) plugin.Deps {
+	d := ps.deps[name]
+	d.SharedDicts = ps.dicts
+	return d
+}
 
 // chain compiles a route's plugins: the route's own over its plugin config's
 // over its service's (APISIX's precedence), with the global rules first.

@@ -9,6 +9,7 @@ import (
 	"github.com/sluicegw/sluice/internal/balancer"
 	"github.com/sluicegw/sluice/internal/store"
 	"github.com/sluicegw/sluice/internal/upstream"
+	"github.com/sluicegw/sluice/plugin/shdict"
 )
 
 // Runtime owns the current Snapshot and the registries whose state outlives it.
@@ -24,6 +25,7 @@ type Runtime struct {
 	// enabled is the set of plugins configurations may use; nil: all.
 	enabled   atomic.Pointer[map[string]bool]
 	recompile chan struct{}
+	dicts     *shdict.Registry
 }
 
 // New returns a Runtime reading from st. Call Run to load and follow changes.
@@ -36,8 +38,12 @@ func New(st store.Store, defaults Defaults, log *slog.Logger) *Runtime {
 		upstreams: upstream.NewRegistry(),
 		ready:     make(chan struct{}),
 		recompile: make(chan struct{}, 1),
+		dicts:     shdict.NewRegistry(),
 	}
 }
+
+// SharedDicts is the gateway's registry of shared dicts.
+func (r *Runtime) SharedDicts() *shdict.Registry { return r.dicts }
 
 // SetEnabledPlugins changes which plugins configurations may use (nil: every
 // registered plugin) and recompiles the configuration with it, without a
@@ -72,7 +78,7 @@ func (r *Runtime) ValidateListing(l store.Listing) error {
 	if err != nil {
 		return err
 	}
-	_, err = Compile(res, l.Revision, Deps{EnabledPlugins: r.pluginEnabled})
+	_, err = Compile(res, l.Revision, Deps{EnabledPlugins: r.pluginEnabled, SharedDicts: r.dicts})
 	return err
 }
 
@@ -88,7 +94,8 @@ func (r *Runtime) Ready() <-chan struct{} { return r.ready }
 
 // Deps exposes the registries for compiles that should share state.
 func (r *Runtime) Deps() Deps {
-	return Deps{Balancers: r.balancers, Upstreams: r.upstreams, Defaults: r.defaults, EnabledPlugins: r.pluginEnabled}
+	return Deps{Balancers: r.balancers, Upstreams: r.upstreams, Defaults: r.defaults, EnabledPlugins: r.pluginEnabled,
+		SharedDicts: r.dicts}
 }
 
 // Run loads the store and follows its changes until ctx ends. A listing that
