@@ -87,6 +87,14 @@ type BodyFilterer interface {
 	BodyFilter(c *Ctx, chunk []byte, eof bool) []byte
 }
 
+// BodyWanter is optional for a BodyFilterer: asked after header_filter, it
+// says whether the plugin will change this response's body. When no body
+// filter of a route wants the body, it streams untouched with its
+// Content-Length; otherwise it goes out chunked, since its length may change.
+type BodyWanter interface {
+	WantsBody(c *Ctx) bool
+}
+
 // Logger runs after the response is sent; it must not block.
 type Logger interface{ Log(c *Ctx) }
 

@@ -157,6 +157,25 @@ func (ch *Chain) HeaderFilter(c *plugin.Ctx) {
 	}
 }
 
+// FiltersBody reports, after header_filter, whether this response goes
+// through the body filters: some body filter applies to the request and,
+// if it is a BodyWanter, wants the body.
+func (ch *Chain) FiltersBody(c *plugin.Ctx) bool {
+	if ch == nil {
+		return false
+	}
+	for i := range ch.bodyFilter {
+		s := &ch.bodyFilter[i]
+		if !runs(s, c) {
+			continue
+		}
+		if w, ok := s.impl.(plugin.BodyWanter); !ok || w.WantsBody(c) {
+			return true
+		}
+	}
+	return false
+}
+
 // BodyFilter passes one chunk through every body filter in turn.
 func (ch *Chain) BodyFilter(c *plugin.Ctx, chunk []byte, eof bool) []byte {
 	if ch == nil {

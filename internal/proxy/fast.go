@@ -346,7 +346,7 @@ func (c *fastConn) writeExit(e *plugin.Exit, keep bool) (int, int64) {
 	c.pctx.Response = &c.presp
 	c.chain.HeaderFilter(&c.pctx)
 	body := e.Body
-	if c.chain.HasBodyFilter() {
+	if c.chain.FiltersBody(&c.pctx) {
 		body = c.chain.BodyFilter(&c.pctx, body, true)
 	}
 	h := c.head[:0]

@@ -25,14 +25,18 @@ func (c *fastConn) respond(uc *upstream.Conn, t *upstream.Target, tm upstream.Ti
 	mode := resp.BodyMode
 	status := resp.StatusCode
 	var rops headerOps
-	if c.chain.HasHeaderFilter() && !switching {
+	if c.chain != nil && !switching {
+		// Body filters may look at the response (BodyWanter) even on
+		// routes without header filters.
 		c.presp.reset(status, resp.Headers, nil)
 		c.pctx.Response = &c.presp
-		c.chain.HeaderFilter(&c.pctx)
-		status, rops = c.presp.status, c.presp.ops
+		if c.chain.HasHeaderFilter() {
+			c.chain.HeaderFilter(&c.pctx)
+			status, rops = c.presp.status, c.presp.ops
+		}
 	}
 	// A body filter may change the length: the body then goes out chunked.
-	filtering := c.chain.HasBodyFilter() && !switching && mode != h1.BodyNone
+	filtering := c.chain.HasBodyFilter() && !switching && mode != h1.BodyNone && c.chain.FiltersBody(&c.pctx)
 	// How the body is framed towards the client: chunked when its length is
 	// unknown and the client speaks HTTP/1.1, else delimited by closing.
 	chunkOut := false

@@ -346,7 +346,7 @@ func (g *Gateway) copyStdResponse(w http.ResponseWriter, resp *http.Response, wa
 	filtering := false
 	if sp != nil {
 		status = sp.headerFilter(h, status)
-		if filtering = sp.chain.HasBodyFilter(); filtering {
+		if filtering = sp.chain.FiltersBody(&sp.ctx); filtering {
 			h.Del("Content-Length") // the filter may change the length
 		}
 	}

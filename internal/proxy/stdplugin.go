@@ -163,12 +163,11 @@ func (sp *stdPlugins) runRequestPhases() *plugin.Exit {
 
 // headerFilter runs header_filter over h and returns the status to send.
 func (sp *stdPlugins) headerFilter(h http.Header, status int) int {
-	if !sp.chain.HasHeaderFilter() {
-		return status
-	}
 	sp.resp = stdPluginResponse{h: h, status: status}
 	sp.ctx.Response = &sp.resp
-	sp.chain.HeaderFilter(&sp.ctx)
+	if sp.chain.HasHeaderFilter() {
+		sp.chain.HeaderFilter(&sp.ctx)
+	}
 	return sp.resp.status
 }
 
@@ -181,7 +180,7 @@ func (sp *stdPlugins) writeExit(w http.ResponseWriter, e *plugin.Exit) (int, int
 	h.Set("Server", "sluice")
 	status := sp.headerFilter(h, e.Status)
 	body := e.Body
-	if sp.chain.HasBodyFilter() {
+	if sp.chain.FiltersBody(&sp.ctx) {
 		body = sp.chain.BodyFilter(&sp.ctx, body, true)
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
