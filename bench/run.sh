@@ -6,7 +6,7 @@
 #   BENCH_ROUNDS     interleaved rounds per scenario          [3]
 #   BENCH_WARMUP     seconds of un-measured wrk before a run  [1]
 #   BENCH_PROXIES    proxies to run (nginx must be included)  [nginx nginx-lua haproxy caddy sluice]
-#   BENCH_SCENARIOS  scenarios to run                         [small-c50 small-c100 16k-c50 routes1000-c50]
+#   BENCH_SCENARIOS  scenarios to run                         [small-c50 small-c100 16k-c50 routes1000-c50 keyauth-c50]
 #   BENCH_ROUTE_HIT  route N the 1,000-routes load hits       [500]
 #   BENCH_PROXY_CPU  core the proxy under test is pinned to  [0]
 #   BENCH_LOAD_CPU   core for wrk + upstream                  [1]
@@ -21,7 +21,10 @@ DURATION="${BENCH_DURATION:-10}"; DURATION="${DURATION%s}"
 ROUNDS="${BENCH_ROUNDS:-3}"
 WARMUP="${BENCH_WARMUP:-1}"; WARMUP="${WARMUP%s}"
 PROXIES="${BENCH_PROXIES:-nginx nginx-lua haproxy caddy sluice}"
-SCENARIOS="${BENCH_SCENARIOS:-small-c50 small-c100 16k-c50 routes1000-c50}"
+SCENARIOS="${BENCH_SCENARIOS:-small-c50 small-c100 16k-c50 routes1000-c50 keyauth-c50}"
+# The API key every client sends: the keyauth scenario's key-auth (sluice) and
+# shared-dict lookup (nginx + Lua) check it; the other proxies ignore it.
+BENCH_KEY=bench-key-0123456789
 ROUTE_HIT="${BENCH_ROUTE_HIT:-500}"
 PCPU="${BENCH_PROXY_CPU:-0}"
 LCPU="${BENCH_LOAD_CPU:-1}"
@@ -207,13 +210,25 @@ gen_nginx() { # name mode
 		echo "    }"
 		if [ $lua = 1 ]; then
 			echo "    lua_shared_dict bench 1m;"
-			echo '    init_by_lua_block { ngx.shared.bench:set("greeting", "hello") }'
+			echo "    init_by_lua_block { ngx.shared.bench:set(\"greeting\", \"hello\"); ngx.shared.bench:set(\"key:$BENCH_KEY\", \"jack\") }"
 		fi
 		echo "    server {"
 		echo "        listen 127.0.0.1:${PORT[$name]} backlog=4096;"
 		echo "        proxy_http_version 1.1;"
 		echo '        proxy_set_header Connection "";'
-		if [ $lua = 1 ]; then
+		if [ $lua = 1 ] && [ "$mode" = keyauth ]; then
+			# The same work as sluice's key-auth: look the key up in a
+			# shared dict, refuse unknown keys, pass the consumer upstream.
+			cat <<'EOF'
+        access_by_lua_block {
+            local key = ngx.var.http_apikey
+            if not key then return ngx.exit(401) end
+            local user = ngx.shared.bench:get("key:" .. key)
+            if not user then return ngx.exit(401) end
+            ngx.req.set_header("X-Consumer-Username", user)
+        }
+EOF
+		elif [ $lua = 1 ]; then
 			cat <<'EOF'
         access_by_lua_block {
             local host = ngx.var.http_host
@@ -224,7 +239,7 @@ gen_nginx() { # name mode
         }
 EOF
 		fi
-		if [ "$mode" = single ]; then
+		if [ "$mode" != many ]; then
 			echo "        location / { proxy_pass http://up; }"
 		else
 			for ((i = 0; i < NROUTES; i++)); do
@@ -257,7 +272,7 @@ defaults
 frontend fe
     bind 127.0.0.1:${PORT[haproxy]}
 EOF
-		if [ "$mode" = single ]; then
+		if [ "$mode" != many ]; then
 			echo "    default_backend be_up"
 		else
 			echo "    use_backend %[path,map_beg($d/routes.map)]"
@@ -300,7 +315,7 @@ gen_caddy() { # mode
 # no "log" directive in the site: Caddy writes no access log
 http://127.0.0.1:${PORT[caddy]} {
 EOF
-		if [ "$mode" = single ]; then
+		if [ "$mode" != many ]; then
 			echo "	import up"
 		else
 			for ((i = 0; i < NROUTES; i++)); do
@@ -326,8 +341,15 @@ log:
   error_log: stderr
   access_log: "off"
 engine: fast
+admin:
+  listen: "off"
+control:
+  listen: "off"
 EOF
 	{
+		if [ "$mode" = keyauth ]; then
+			printf 'consumers:\n  - username: jack\n    plugins:\n      key-auth:\n        key: "%s"\n' "$BENCH_KEY"
+		fi
 		cat <<EOF
 upstreams:
   - id: "1"
@@ -340,6 +362,8 @@ routes:
 EOF
 		if [ "$mode" = single ]; then
 			printf '  - id: "bench"\n    uri: /*\n    upstream_id: "1"\n'
+		elif [ "$mode" = keyauth ]; then
+			printf '  - id: "bench"\n    uri: /*\n    upstream_id: "1"\n    plugins:\n      key-auth: {}\n'
 		else
 			for ((i = 0; i < NROUTES; i++)); do
 				printf '  - id: "r%d"\n    uri: /r%d/*\n    upstream_id: "1"\n' "$i" "$i"
@@ -406,7 +430,7 @@ start_proxy() { # name mode
 # ---------------------------------------------------------------- checks
 check_response() { # url expected-body-file outdir -> prints reason on failure
 	local url="$1" exp="$2" o="$3" code
-	code="$(curl -sS --max-time 5 -o "$o.body" -D "$o.headers" -w '%{http_code}' "$url" 2>&1)" || {
+	code="$(curl -sS --max-time 5 -H "apikey: $BENCH_KEY" -o "$o.body" -D "$o.headers" -w '%{http_code}' "$url" 2>&1)" || {
 		echo "curl failed: $code"
 		return 1
 	}
@@ -447,7 +471,7 @@ run_one() { # scenario round proxy path conns expected-body
 		status=FAIL
 	fi
 	if [ $status = OK ]; then
-		taskset -c "$LCPU" wrk -t1 -c"$conns" -d"${WARMUP}s" "$url" >"$o.warmup.txt" 2>&1 || true
+		taskset -c "$LCPU" wrk -t1 -c"$conns" -d"${WARMUP}s" -H "apikey: $BENCH_KEY" "$url" >"$o.warmup.txt" 2>&1 || true
 		pids="$(proxy_pids "$name")"
 		# shellcheck disable=SC2086
 		c0="$(cpu_ticks $pids)"
@@ -457,7 +481,7 @@ run_one() { # scenario round proxy path conns expected-body
 		s0="$(core_stat "$PCPU")"; l0="$(core_stat "$LCPU")"
 		t0="$(date +%s.%N)"
 		times >"$TMP/times0" # only wrk is reaped between times0 and times1
-		taskset -c "$LCPU" wrk -t1 -c"$conns" -d"${DURATION}s" --latency "$url" >"$o.wrk.txt" 2>&1 &
+		taskset -c "$LCPU" wrk -t1 -c"$conns" -d"${DURATION}s" --latency -H "apikey: $BENCH_KEY" "$url" >"$o.wrk.txt" 2>&1 &
 		WRK_PID=$!
 		wait "$WRK_PID" || { status=FAIL; reason="wrk exited with error"; }
 		WRK_PID=""
@@ -525,7 +549,7 @@ read -r -a PROXY_LIST <<<"$PROXIES"
 read -r -a SCENARIO_LIST <<<"$SCENARIOS"
 for p in "${PROXY_LIST[@]}"; do [ -n "${PORT[$p]:-}" ] || die "unknown proxy '$p' (known: ${!PORT[*]})"; done
 for sc in "${SCENARIO_LIST[@]}"; do
-	case "$sc" in small-c50 | small-c100 | 16k-c50 | routes1000-c50) ;; *) die "unknown scenario '$sc'" ;; esac
+	case "$sc" in small-c50 | small-c100 | 16k-c50 | routes1000-c50 | keyauth-c50) ;; *) die "unknown scenario '$sc'" ;; esac
 done
 for p in $UP_PORT $STATUS_PORT 18081 18082 18083 18084 18085; do
 	if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$p/"; then die "port $p is already in use"; fi
@@ -574,7 +598,7 @@ cat "$RUN_DIR/env.md" >&2
 printf 'scenario\tround\tproxy\tstatus\trequests\trps\tp99_us\tcpu_us_per_req\trss_kb\tproxy_cpu_pct\tproxy_core_busy_pct\tload_core_busy_pct\tupstream_cpu_pct\twrk_cpu_pct\tproxy_core_other_pct\tload_core_other_pct\tupstream_requests\treason\n' >"$RUN_DIR/raw.tsv"
 
 gen_upstream
-for mode in single many; do
+for mode in single many keyauth; do
 	for p in "${PROXY_LIST[@]}"; do
 		case "$p" in
 		nginx | nginx-lua) gen_nginx "$p" "$mode" ;;
@@ -587,7 +611,7 @@ for mode in single many; do
 done
 cp -r "$TMP/upstream/nginx.conf" "$RUN_DIR/upstream-nginx.conf"
 mkdir -p "$RUN_DIR/configs"
-(cd "$TMP" && tar cf - single many 2>/dev/null) | (cd "$RUN_DIR/configs" && tar xf -)
+(cd "$TMP" && tar cf - single many keyauth 2>/dev/null) | (cd "$RUN_DIR/configs" && tar xf -)
 
 runs=$((${#SCENARIO_LIST[@]} * ROUNDS * ${#PROXY_LIST[@]}))
 log "Running $runs runs of ${DURATION}s (+${WARMUP}s warm-up): about $(((runs * (2 * (DURATION + WARMUP) + 1) / 2 + 30 + 59) / 60)) min. Raw results: $RUN_DIR"
@@ -603,6 +627,7 @@ for sc in "${SCENARIO_LIST[@]}"; do
 	small-c100) mode=single path=/hello conns=100 exp="$TMP/expected-small" ;;
 	16k-c50) mode=single path=/files/16k.bin conns=50 exp="$TMP/upstream/html/files/16k.bin" ;;
 	routes1000-c50) mode=many path="/r$ROUTE_HIT/hello" conns=50 exp="$TMP/expected-small" ;;
+	keyauth-c50) mode=keyauth path=/hello conns=50 exp="$TMP/expected-small" ;;
 	*) die "unknown scenario $sc" ;;
 	esac
 	log ""

@@ -66,6 +66,10 @@ type fastConn struct {
 	presp fastPluginResponse
 	// continued is set once "100 Continue" went to the client.
 	continued bool
+	// The connection's own client address; a plugin (real-ip) may replace
+	// the view's for one request.
+	connIP             netip.Addr
+	connAddr, connPort string
 }
 
 // sendContinue answers a client's Expect: 100-continue, once, before its body
@@ -189,6 +193,7 @@ func (c *fastConn) initConnVars(scheme string) {
 		v.remoteAddr = v.remoteIP.String()
 		v.remotePort = itoa(int(ap.Port()))
 	}
+	c.connIP, c.connAddr, c.connPort = v.remoteIP, v.remoteAddr, v.remotePort
 	if ap, err := netip.ParseAddrPort(c.nc.LocalAddr().String()); err == nil {
 		v.serverPort = itoa(int(ap.Port()))
 	}
@@ -261,6 +266,8 @@ func (c *fastConn) serveRequest() bool {
 	*e = accesslog.Entry{Time: start, Client: v.remoteAddr, Method: v.method, Host: bstr(req.Host), URI: bstr(req.RequestURI)}
 	keep := req.KeepAlive
 	c.chain = nil
+	v.remoteIP, v.remoteAddr, v.remotePort = c.connIP, c.connAddr, c.connPort
+	e.Client = v.remoteAddr
 	status, n, keep := c.route(keep)
 	if c.chain != nil {
 		c.chain.Log(&c.pctx)
@@ -326,6 +333,14 @@ func (c *fastConn) route(keep bool) (status int, n int64, keepAlive bool) {
 func (c *fastConn) runRequestPhases() *plugin.Exit {
 	if e := c.chain.Rewrite(&c.pctx); e != nil {
 		return e
+	}
+	if ip, port, ok := realIP(&c.pctx); ok {
+		v := &c.view
+		v.remoteIP, v.remoteAddr = ip, ip.String()
+		if port != "" {
+			v.remotePort = port
+		}
+		c.entry.Client = v.remoteAddr
 	}
 	if e := c.chain.Access(&c.pctx); e != nil {
 		return e

@@ -175,3 +175,23 @@ var (
 	_ plugin.Request  = (*fastPluginRequest)(nil)
 	_ plugin.Response = (*fastPluginResponse)(nil)
 )
+
+// realIP returns the client address a plugin (real-ip) established for this
+// request, stored as "real_ip" (netip.Addr) and "real_port" (uint16).
+func realIP(c *plugin.Ctx) (netip.Addr, string, bool) {
+	v, ok := c.Get("real_ip")
+	if !ok {
+		return netip.Addr{}, "", false
+	}
+	ip, ok := v.(netip.Addr)
+	if !ok || !ip.IsValid() {
+		return netip.Addr{}, "", false
+	}
+	port := ""
+	if p, ok := c.Get("real_port"); ok {
+		if n, ok := p.(uint16); ok && n != 0 {
+			port = itoa(int(n))
+		}
+	}
+	return ip, port, true
+}

@@ -40,6 +40,7 @@ func (q *fastRequest) Var(n string) (string, bool) {
 	return requestVar(q, n, &varFields{
 		method: q.method, host: q.host, uri: q.path, query: q.query, requestURI: bstr(q.req.RequestURI),
 		scheme: q.scheme, serverPort: q.serverPort, remoteAddr: q.remoteAddr, remotePort: q.remotePort,
+		protocol: protocolName(q.req.ProtoMinor),
 	})
 }
 
@@ -62,4 +63,11 @@ func lowerHostInPlace(b []byte) []byte {
 		}
 	}
 	return b
+}
+
+func protocolName(minor int) string {
+	if minor == 0 {
+		return "HTTP/1.0"
+	}
+	return "HTTP/1.1"
 }

@@ -149,6 +149,13 @@ func (sp *stdPlugins) runRequestPhases() *plugin.Exit {
 	if e := sp.chain.Rewrite(&sp.ctx); e != nil {
 		return e
 	}
+	if ip, port, ok := realIP(&sp.ctx); ok {
+		q := sp.req.q
+		q.remoteIP, q.remoteAddr = ip, ip.String()
+		if port != "" {
+			q.remotePort = port
+		}
+	}
 	if e := sp.chain.Access(&sp.ctx); e != nil {
 		return e
 	}

@@ -46,6 +46,7 @@ func (q *stdRequest) Var(n string) (string, bool) {
 	return requestVar(q, n, &varFields{
 		method: q.r.Method, host: q.host, uri: q.path, query: q.query, requestURI: q.r.RequestURI,
 		scheme: q.scheme, serverPort: q.serverPort, remoteAddr: q.remoteAddr, remotePort: q.remotePort,
+		protocol: q.r.Proto,
 	})
 }
 

@@ -84,6 +84,7 @@ func lowerASCII(s string) string {
 // varFields are the request facts behind nginx's plain variables.
 type varFields struct {
 	method, host, uri, query, requestURI, scheme, serverPort, remoteAddr, remotePort string
+	protocol                                                                         string // "HTTP/1.1"
 }
 
 // headerSource is an engine's own header lookup, by $http_* suffix.
@@ -136,6 +137,8 @@ func commonVar(name string, f *varFields) (string, bool) {
 		return f.remoteAddr, f.remoteAddr != ""
 	case "remote_port":
 		return f.remotePort, f.remotePort != ""
+	case "server_protocol":
+		return f.protocol, f.protocol != ""
 	}
 	return "", false
 }

@@ -25,6 +25,7 @@ type Runtime struct {
 	// enabled is the set of plugins configurations may use; nil: all.
 	enabled   atomic.Pointer[map[string]bool]
 	recompile chan struct{}
+	started   atomic.Bool
 	dicts     *shdict.Registry
 }
 
@@ -50,19 +51,39 @@ func (r *Runtime) SharedDicts() *shdict.Registry { return r.dicts }
 // restart. A configuration that uses a plugin no longer enabled is rejected
 // like any invalid one: the previous Snapshot keeps serving.
 func (r *Runtime) SetEnabledPlugins(names []string) {
-	if names == nil {
-		r.enabled.Store(nil)
-	} else {
-		set := make(map[string]bool, len(names))
+	var set *map[string]bool
+	if names != nil {
+		m := make(map[string]bool, len(names))
 		for _, n := range names {
-			set[n] = true
+			m[n] = true
 		}
-		r.enabled.Store(&set)
+		set = &m
+	}
+	old := r.enabled.Swap(set)
+	// Recompile only a running runtime, and only for a real change: a
+	// reload that changes nothing must not re-apply the configuration.
+	if !r.started.Load() || sameSet(old, set) {
+		return
 	}
 	select {
 	case r.recompile <- struct{}{}:
 	default:
 	}
+}
+
+func sameSet(a, b *map[string]bool) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	if len(*a) != len(*b) {
+		return false
+	}
+	for k := range *a {
+		if !(*b)[k] {
+			return false
+		}
+	}
+	return true
 }
 
 // pluginEnabled reports whether a plugin is enabled.
@@ -103,6 +124,7 @@ func (r *Runtime) Deps() Deps {
 // serving. Incremental batches are applied to a copy of the items last seen,
 // and batches already waiting are folded into one compile.
 func (r *Runtime) Run(ctx context.Context) error {
+	r.started.Store(true)
 	items := make(map[itemKey]store.Item)
 	var rev int64
 	l, err := r.store.List(ctx)

@@ -232,31 +232,48 @@ type kindItem struct {
 // each kind in file order, so a consumer applying them in sequence never sees a
 // reference before its target.
 func itemsOf(res *config.Resources) ([]kindItem, error) {
-	out := make([]kindItem, 0, len(res.Upstreams)+len(res.Services)+len(res.Routes))
-	add := func(kind Kind, id string, v any) error {
-		b, err := json.Marshal(v)
+	var out []kindItem
+	var err error
+	add := func(kind Kind, id string, v any) {
 		if err != nil {
-			return fmt.Errorf("%s %q: %w", kind, id, err)
+			return
+		}
+		b, merr := json.Marshal(v)
+		if merr != nil {
+			err = fmt.Errorf("%s %q: %w", kind, id, merr)
+			return
 		}
 		out = append(out, kindItem{kind: kind, id: id, value: b})
-		return nil
 	}
+	// Every kind of the file, referenced kinds first (as store.Kinds).
 	for i := range res.Upstreams {
-		if err := add(Upstreams, res.Upstreams[i].ID, &res.Upstreams[i]); err != nil {
-			return nil, err
-		}
+		add(Upstreams, res.Upstreams[i].ID, &res.Upstreams[i])
 	}
 	for i := range res.Services {
-		if err := add(Services, res.Services[i].ID, &res.Services[i]); err != nil {
-			return nil, err
-		}
+		add(Services, res.Services[i].ID, &res.Services[i])
+	}
+	for i := range res.PluginConfigs {
+		add(PluginConfigs, res.PluginConfigs[i].ID, &res.PluginConfigs[i])
+	}
+	for i := range res.ConsumerGroups {
+		add(ConsumerGroups, res.ConsumerGroups[i].ID, &res.ConsumerGroups[i])
+	}
+	for i := range res.Consumers {
+		add(Consumers, res.Consumers[i].Username, &res.Consumers[i])
+	}
+	for i := range res.SSLs {
+		add(SSLs, res.SSLs[i].ID, &res.SSLs[i])
+	}
+	for i := range res.GlobalRules {
+		add(GlobalRules, res.GlobalRules[i].ID, &res.GlobalRules[i])
+	}
+	for i := range res.PluginMetadata {
+		add(PluginMetadata, res.PluginMetadata[i].ID, &res.PluginMetadata[i])
 	}
 	for i := range res.Routes {
-		if err := add(Routes, res.Routes[i].ID, &res.Routes[i]); err != nil {
-			return nil, err
-		}
+		add(Routes, res.Routes[i].ID, &res.Routes[i])
 	}
-	return out, nil
+	return out, err
 }
 
 // accept publishes a new listing at the next revision. An item keeps its

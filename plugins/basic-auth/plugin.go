@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/sluicegw/sluice/plugin"
+	"github.com/sluicegw/sluice/plugin/authutil"
 )
 
 // Name and Priority are APISIX's (apisix/plugins/basic-auth.lua).
@@ -47,41 +48,34 @@ type user struct {
 type basicAuth struct {
 	hide  bool
 	users map[string]user
-	// anonName is the configured anonymous consumer ("" when unset), and
-	// anon the consumer it resolved to (nil when it does not exist).
-	anonName string
-	anon     *plugin.Consumer
+	anon  authutil.Anonymous
 	// The rejections are built once: they carry the WWW-Authenticate header.
 	missing, invalidAuth, invalidUser *plugin.Exit
 }
 
 func newBasicAuth(cfg plugin.Config, deps plugin.Deps) (any, error) {
 	c := cfg.(*Config)
-	b := &basicAuth{hide: c.HideCredentials, users: make(map[string]user, len(deps.Consumers))}
+	b := &basicAuth{
+		hide:        c.HideCredentials,
+		users:       make(map[string]user, len(deps.Consumers)),
+		missing:     authutil.Unauthorized("Basic", c.Realm, msgMissing),
+		invalidAuth: authutil.Unauthorized("Basic", c.Realm, msgInvalidAuth),
+		invalidUser: authutil.Unauthorized("Basic", c.Realm, msgInvalidUser),
+	}
 	for _, cc := range deps.Consumers {
 		cred := cc.Config.(*ConsumerConfig)
-		// Fail closed like APISIX (consumer.lua create_consume_cache): an
-		// unresolved secret reference must not be usable literally.
-		if isSecretRef(cred.Username) || isSecretRef(cred.Password) {
+		// Fail closed like APISIX: an unresolved secret reference must not
+		// be usable literally.
+		if authutil.IsSecretRef(cred.Username) || authutil.IsSecretRef(cred.Password) {
 			continue
 		}
 		if prev, dup := b.users[cred.Username]; dup {
 			return nil, fmt.Errorf("username: duplicate username %q in %s and %s",
-				cred.Username, describe(prev.consumer), describe(cc.Consumer))
+				cred.Username, authutil.Describe(prev.consumer), authutil.Describe(cc.Consumer))
 		}
 		b.users[cred.Username] = user{consumer: cc.Consumer, password: []byte(cred.Password)}
 	}
-	if c.AnonymousConsumer != nil {
-		b.anonName = *c.AnonymousConsumer
-		b.anon = findConsumer(deps, b.anonName)
-	}
-	www := []plugin.Header{
-		{Name: "Content-Type", Value: "application/json"},
-		{Name: "WWW-Authenticate", Value: `Basic realm="` + c.Realm + `"`},
-	}
-	b.missing = withHeaders(plugin.MessageExit(401, msgMissing), www)
-	b.invalidAuth = withHeaders(plugin.MessageExit(401, msgInvalidAuth), www)
-	b.invalidUser = withHeaders(plugin.MessageExit(401, msgInvalidUser), www)
+	b.anon = authutil.NewAnonymous(c.AnonymousConsumer, deps, b.invalidUser)
 	return b, nil
 }
 
@@ -93,20 +87,14 @@ const scratchSize = 512
 // Rewrite authenticates the request. Like APISIX, basic-auth runs in the
 // rewrite phase, so that plugins of the access phase see the consumer.
 func (b *basicAuth) Rewrite(c *plugin.Ctx) *plugin.Exit {
-	cons, reject := b.find(c.Request)
+	cons, reject := b.anon.Resolve(b.find(c.Request))
 	if cons == nil {
-		if b.anonName == "" {
-			return reject
-		}
-		if b.anon == nil {
-			return b.invalidUser
-		}
-		cons = b.anon
+		return reject
 	}
 	if b.hide {
 		c.Request.DelHeader("Authorization")
 	}
-	attach(c, cons)
+	authutil.Attach(c, cons)
 	return nil
 }
 
@@ -212,54 +200,6 @@ func hasNonColon(b []byte) bool {
 		}
 	}
 	return false
-}
-
-// attach identifies the request as cons and tells the upstream who it is,
-// as APISIX's consumer.attach_consumer does. The headers are always set or
-// removed, so a client cannot send its own.
-func attach(c *plugin.Ctx, cons *plugin.Consumer) {
-	c.Consumer = cons
-	r := c.Request
-	r.SetHeader("X-Consumer-Username", cons.Username)
-	setOrDel(r, "X-Credential-Identifier", cons.CredentialID)
-	setOrDel(r, "X-Consumer-Custom-ID", cons.Labels["custom_id"])
-}
-
-func setOrDel(r plugin.Request, name, value string) {
-	if value == "" {
-		r.DelHeader(name)
-		return
-	}
-	r.SetHeader(name, value)
-}
-
-// findConsumer returns the consumer named username among deps, or nil.
-func findConsumer(deps plugin.Deps, username string) *plugin.Consumer {
-	for _, cc := range deps.Consumers {
-		if cc.Consumer.Username == username {
-			return cc.Consumer
-		}
-	}
-	return nil
-}
-
-func describe(c *plugin.Consumer) string {
-	if c.CredentialID != "" {
-		return fmt.Sprintf("credential %q of consumer %q", c.CredentialID, c.Username)
-	}
-	return fmt.Sprintf("consumer %q", c.Username)
-}
-
-// isSecretRef reports whether v is an APISIX secret reference ($secret://...
-// or $env://..., the latter in any case), as apisix/secret.lua is_secret_ref.
-func isSecretRef(v string) bool {
-	return strings.HasPrefix(v, "$secret://") ||
-		(len(v) >= 7 && strings.EqualFold(v[:7], "$env://"))
-}
-
-func withHeaders(e *plugin.Exit, hs []plugin.Header) *plugin.Exit {
-	e.Headers = hs
-	return e
 }
 
 // Interface guards.

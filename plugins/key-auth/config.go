@@ -2,7 +2,8 @@ package keyauth
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/sluicegw/sluice/plugin/authutil"
 )
 
 // Config is key-auth's route (or service, global rule) configuration.
@@ -38,28 +39,10 @@ func (c *Config) Validate() error {
 	if c.Query == "" {
 		return errors.New("query: must not be empty")
 	}
-	if err := validateRealm(c.Realm); err != nil {
-		return fmt.Errorf("realm: %w", err)
+	if err := authutil.ValidateRealm(c.Realm); err != nil {
+		return err
 	}
-	if c.AnonymousConsumer != nil && *c.AnonymousConsumer == "" {
-		return errors.New("anonymous_consumer: must not be empty")
-	}
-	return nil
-}
-
-// validateRealm applies APISIX's realm schema (schema_def.get_realm_schema):
-// 1 to 128 printable ASCII characters, without '"' or '\', since the realm is
-// written inside a quoted string.
-func validateRealm(r string) error {
-	if len(r) < 1 || len(r) > 128 {
-		return errors.New("must be between 1 and 128 characters")
-	}
-	for i := 0; i < len(r); i++ {
-		if b := r[i]; b < 0x20 || b > 0x7e || b == '"' || b == '\\' {
-			return errors.New(`must be printable ASCII without '"' or '\'`)
-		}
-	}
-	return nil
+	return authutil.ValidateAnonymousConsumer(c.AnonymousConsumer)
 }
 
 // ConsumerConfig is the credential a consumer keeps for key-auth.

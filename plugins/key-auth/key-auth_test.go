@@ -289,17 +289,6 @@ func TestNoConsumers(t *testing.T) {
 	}
 }
 
-func TestUnescape(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		"abc": "abc", "a+b": "a b", "%41%62": "Ab", "%4": "%4", "%zz": "%zz", "100%": "100%", "%%41": "%A", "%e4%B8%AD": "中",
-	} {
-		if got := unescape(in); got != want {
-			t.Errorf("unescape(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func BenchmarkRewriteHeader(b *testing.B) {
 	benchmarkRewrite(b, plugintest.NewRequest("GET", "/hello").WithHeader("apikey", "key-777"))
 }
