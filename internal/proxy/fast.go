@@ -60,10 +60,11 @@ type fastConn struct {
 	entry   accesslog.Entry
 	// Plugin state of the current request; chain is nil when the route
 	// runs no plugin.
-	chain *pipeline.Chain
-	pctx  plugin.Ctx
-	preq  fastPluginRequest
-	presp fastPluginResponse
+	chain          *pipeline.Chain
+	consumerChains *runtime.ConsumerChains
+	pctx           plugin.Ctx
+	preq           fastPluginRequest
+	presp          fastPluginResponse
 	// continued is set once "100 Continue" went to the client.
 	continued bool
 	// The connection's own client address; a plugin (real-ip) may replace
@@ -307,6 +308,7 @@ func (c *fastConn) route(keep bool) (status int, n int64, keepAlive bool) {
 	keepAfterExit := func() bool { return keep && (c.reqHasNoBody() || c.reqBody.Done()) }
 	c.entry.RouteID = route.ID
 	c.chain = route.Chain
+	c.consumerChains = route.ConsumerChains
 	c.continued = false
 	c.reqBody.Limits = c.opts.Limits
 	c.reqBody.Reset(c.br, req.BodyMode(), req.ContentLength)
@@ -334,6 +336,10 @@ func (c *fastConn) runRequestPhases() *plugin.Exit {
 	if e := c.chain.Rewrite(&c.pctx); e != nil {
 		return e
 	}
+	var e *plugin.Exit
+	if c.chain, e = consumerChain(c.chain, c.consumerChains, &c.pctx, true); e != nil {
+		return e
+	}
 	if ip, port, ok := realIP(&c.pctx); ok {
 		v := &c.view
 		v.remoteIP, v.remoteAddr = ip, ip.String()
@@ -345,6 +351,7 @@ func (c *fastConn) runRequestPhases() *plugin.Exit {
 	if e := c.chain.Access(&c.pctx); e != nil {
 		return e
 	}
+	c.chain, _ = consumerChain(c.chain, c.consumerChains, &c.pctx, false)
 	if cons := c.pctx.Consumer; cons != nil {
 		c.preq.SetHeader("X-Consumer-Username", cons.Username)
 		if cons.CredentialID != "" {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/sluicegw/sluice/internal/h1"
+	"github.com/sluicegw/sluice/internal/pipeline"
+	"github.com/sluicegw/sluice/internal/runtime"
 	"github.com/sluicegw/sluice/plugin"
 )
 
@@ -194,4 +196,24 @@ func realIP(c *plugin.Ctx) (netip.Addr, string, bool) {
 		}
 	}
 	return ip, port, true
+}
+
+// consumerChain switches to the chain of the consumer an auth plugin just
+// identified, when that consumer (or its group) carries plugins of its own.
+// Phases already run are not run again, except that after the rewrite phase
+// (afterRewrite) the consumer's own plugins run theirs, as APISIX does.
+func consumerChain(cur *pipeline.Chain, cc *runtime.ConsumerChains, c *plugin.Ctx, afterRewrite bool) (*pipeline.Chain, *plugin.Exit) {
+	if cc == nil || c.Consumer == nil {
+		return cur, nil
+	}
+	ch := cc.For(c.Consumer.Username)
+	if ch == nil || ch.Chain == cur {
+		return cur, nil
+	}
+	if afterRewrite {
+		if e := ch.Rewrite.Rewrite(c); e != nil {
+			return ch.Chain, e
+		}
+	}
+	return ch.Chain, nil
 }

@@ -79,11 +79,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	entry.RouteID = route.ID
 	var sp *stdPlugins
 	if route.Chain != nil {
-		sp = &stdPlugins{chain: route.Chain}
+		sp = &stdPlugins{chain: route.Chain, consumers: route.ConsumerChains}
 		sp.req.q = &q
 		sp.ctx.Reset(&sp.req)
 		sp.ctx.RouteID, sp.ctx.ServiceID = route.ID, route.ServiceID
-		defer sp.chain.Log(&sp.ctx)
+		defer func() { sp.chain.Log(&sp.ctx) }() // the consumer's chain, if it switched
 		if e := sp.runRequestPhases(); e != nil {
 			status, bytes = sp.writeExit(w, e)
 			return

@@ -10,16 +10,18 @@ import (
 	"strconv"
 
 	"github.com/sluicegw/sluice/internal/pipeline"
+	"github.com/sluicegw/sluice/internal/runtime"
 	"github.com/sluicegw/sluice/plugin"
 )
 
 // stdPlugins is the plugin state of one request on the net/http engine; nil
 // when the route runs no plugin.
 type stdPlugins struct {
-	chain *pipeline.Chain
-	ctx   plugin.Ctx
-	req   stdPluginRequest
-	resp  stdPluginResponse
+	chain     *pipeline.Chain
+	consumers *runtime.ConsumerChains
+	ctx       plugin.Ctx
+	req       stdPluginRequest
+	resp      stdPluginResponse
 }
 
 // stdPluginRequest is plugin.Request over a net/http request. Like the fast
@@ -149,6 +151,10 @@ func (sp *stdPlugins) runRequestPhases() *plugin.Exit {
 	if e := sp.chain.Rewrite(&sp.ctx); e != nil {
 		return e
 	}
+	var e *plugin.Exit
+	if sp.chain, e = consumerChain(sp.chain, sp.consumers, &sp.ctx, true); e != nil {
+		return e
+	}
 	if ip, port, ok := realIP(&sp.ctx); ok {
 		q := sp.req.q
 		q.remoteIP, q.remoteAddr = ip, ip.String()
@@ -159,6 +165,7 @@ func (sp *stdPlugins) runRequestPhases() *plugin.Exit {
 	if e := sp.chain.Access(&sp.ctx); e != nil {
 		return e
 	}
+	sp.chain, _ = consumerChain(sp.chain, sp.consumers, &sp.ctx, false)
 	if cons := sp.ctx.Consumer; cons != nil {
 		sp.req.SetHeader("X-Consumer-Username", cons.Username)
 		if cons.CredentialID != "" {

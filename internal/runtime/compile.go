@@ -168,6 +168,11 @@ func (c *compiler) route(r *config.Route, services map[string]*config.Service,
 		return nil, router.Route[*Route]{}, err
 	}
 	cr.Chain = chain
+	var svcPlugins map[string]any
+	if svc != nil {
+		svcPlugins = svc.Plugins
+	}
+	cr.ConsumerChains = c.plugins.consumerChains(pipeline.Merge(r.Plugins, c.plugins.pluginConfigs[r.PluginConfigID], svcPlugins))
 	cr.Timeouts = c.deps.Defaults.Timeouts
 	if cr.Upstream != nil {
 		cr.Timeouts = cr.Upstream.Timeouts

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/sluicegw/sluice/internal/config"
 	"github.com/sluicegw/sluice/internal/pipeline"
@@ -20,6 +21,9 @@ type pluginSet struct {
 	deps          map[string]plugin.Deps
 	enabled       pipeline.Enabled
 	dicts         *shdict.Registry
+	// consumerPlugins holds, per consumer with plugins of its own (beyond
+	// credentials), its plugins merged over its group's.
+	consumerPlugins map[string]map[string]any
 }
 
 // newPluginSet decodes consumers' credentials and global rules once per
@@ -36,6 +40,28 @@ func newPluginSet(res *config.Resources, enabled pipeline.Enabled, dicts *shdict
 		pc := &res.PluginConfigs[i]
 		ps.pluginConfigs[pc.ID] = pc.Plugins
 	}
+	groups := make(map[string]map[string]any, len(res.ConsumerGroups))
+	for i := range res.ConsumerGroups {
+		groups[res.ConsumerGroups[i].ID] = res.ConsumerGroups[i].Plugins
+	}
+	ps.consumerPlugins = make(map[string]map[string]any)
+	for i := range res.Consumers {
+		c := &res.Consumers[i]
+		own := make(map[string]any)
+		for name, raw := range c.Plugins {
+			if d, ok := plugin.Lookup(name); ok && d.NewConsumerConfig == nil {
+				own[name] = raw
+			}
+		}
+		// APISIX: a consumer's plugins win over its group's.
+		if merged := pipeline.Merge(own, groups[c.GroupID]); len(merged) > 0 {
+			if _, err := pipeline.Build(merged, enabled, nil); err != nil {
+				errs = append(errs, fmt.Errorf("consumers[username=%s]: %w", c.Username, err))
+			} else {
+				ps.consumerPlugins[c.Username] = merged
+			}
+		}
+	}
 	for i := range res.Consumers {
 		c := &res.Consumers[i]
 		pc := &plugin.Consumer{Username: c.Username, GroupID: c.GroupID, Labels: c.Labels}
@@ -51,7 +77,7 @@ func newPluginSet(res *config.Resources, enabled pipeline.Enabled, dicts *shdict
 				continue
 			}
 			if d.NewConsumerConfig == nil {
-				continue // not a credential; merged into the chain by a later change
+				continue // not a credential: merged into route chains (consumerPlugins)
 			}
 			cfg, err := pipeline.DecodeConsumer(name, c.Plugins[name])
 			if err != nil {
@@ -94,4 +120,67 @@ func (ps *pluginSet) chain(r *config.Route, svc *config.Service) (*pipeline.Chai
 		return nil, err
 	}
 	return pipeline.NewChain(ps.global, built), nil
+}
+
+// consumerChains returns, for a route whose plugins are routePlugins, the
+// chains to switch to once an auth plugin identified a consumer with plugins
+// of its own; nil when no consumer has any.
+func (ps *pluginSet) consumerChains(routePlugins map[string]any) *ConsumerChains {
+	if len(ps.consumerPlugins) == 0 {
+		return nil
+	}
+	cc := &ConsumerChains{build: func(username string) *ConsumerChain {
+		own, ok := ps.consumerPlugins[username]
+		if !ok {
+			return nil
+		}
+		// Consumer (and group) over route, plugin config and service.
+		built, err := pipeline.Build(pipeline.Merge(own, routePlugins), ps.enabled, ps.depsFor)
+		if err != nil {
+			return nil // validated when compiled; New failing now keeps the route chain
+		}
+		var fromConsumer []pipeline.Plugin
+		for _, p := range built {
+			if _, mine := own[p.Name]; mine {
+				fromConsumer = append(fromConsumer, p)
+			}
+		}
+		return &ConsumerChain{Chain: pipeline.NewChain(ps.global, built), Rewrite: pipeline.NewChain(nil, fromConsumer)}
+	}}
+	return cc
+}
+
+// ConsumerChain is a route's chain for one consumer.
+type ConsumerChain struct {
+	// Chain runs from the phase after the one that identified the consumer.
+	Chain *pipeline.Chain
+	// Rewrite holds only the consumer's (and its group's) own plugins: the
+	// rewrite phase already ran with the route's plugins when auth happened,
+	// so these run their rewrite phase right after (APISIX's
+	// "rewrite_in_consumer").
+	Rewrite *pipeline.Chain
+}
+
+// ConsumerChains are a route's chains for consumers that carry plugins of
+// their own (APISIX's precedence: consumer > consumer group > route > plugin
+// config > service). They are built on a consumer's first request on the
+// route and then reused: precomputing every route × consumer pair could be
+// millions of chains for configurations that never see most pairs. The
+// cache belongs to the snapshot, so a new configuration starts afresh.
+type ConsumerChains struct {
+	m     sync.Map // username → *ConsumerChain (nil: keep the route chain)
+	build func(username string) *ConsumerChain
+}
+
+// For returns the chain for username, or nil to keep the route's chain.
+func (cc *ConsumerChains) For(username string) *ConsumerChain {
+	if cc == nil {
+		return nil
+	}
+	if v, ok := cc.m.Load(username); ok {
+		return v.(*ConsumerChain)
+	}
+	ch := cc.build(username)
+	v, _ := cc.m.LoadOrStore(username, ch)
+	return v.(*ConsumerChain)
 }

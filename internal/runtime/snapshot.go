@@ -31,6 +31,9 @@ type Route struct {
 	// Chain is the route's compiled plugins (global rules included); nil
 	// when nothing runs.
 	Chain *pipeline.Chain
+	// ConsumerChains replace Chain after authentication for consumers with
+	// plugins of their own; nil when no consumer has any.
+	ConsumerChains *ConsumerChains
 	// Timeouts already resolves route.timeout over upstream.timeout over the
 	// gateway defaults.
 	Timeouts upstream.Timeouts

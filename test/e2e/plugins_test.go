@@ -162,3 +162,34 @@ func readFile(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	return string(b), err
 }
+
+// TestPluginConsumerPluginsMerge: once key-auth identifies a consumer, the
+// consumer's plugins and its group's join the chain, with APISIX's
+// precedence (consumer > consumer group > route).
+func TestPluginConsumerPluginsMerge(t *testing.T) {
+	for _, engine := range []string{"fast", "std"} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			g, up := pluginGateway(t, engine)
+			mustAdmin(t, g, "PUT", "/apisix/admin/consumer_groups/gold",
+				`{"plugins":{"response-rewrite":{"headers":{"set":{"X-Group":"gold"}}}}}`)
+			mustAdmin(t, g, "PUT", "/apisix/admin/consumers", `{"username":"jack","plugins":{
+				"key-auth":{"key":"jack-key-1"},
+				"proxy-rewrite":{"headers":{"set":{"X-Who":"consumer-jack"}}}}}`)
+			mustAdmin(t, g, "PUT", "/apisix/admin/consumers", `{"username":"tom","group_id":"gold","plugins":{
+				"key-auth":{"key":"tom-key-1"}}}`)
+			mustAdmin(t, g, "PUT", "/apisix/admin/routes/r1", `{"uri":"/m","upstream_id":"u1","plugins":{
+				"key-auth":{},"proxy-rewrite":{"headers":{"set":{"X-Who":"route"}}}}}`)
+			waitServed(t, g.URL+"/m", 401, 2*time.Second)
+
+			code, hdr, _ := do(t, "GET", g.URL+"/m", "apikey", "jack-key-1")
+			if seen := up.Last(t); code != 200 || seen.Header.Get("X-Who") != "consumer-jack" || hdr.Get("X-Group") != "" {
+				t.Fatalf("jack: %d X-Who=%q X-Group=%q", code, seen.Header.Get("X-Who"), hdr.Get("X-Group"))
+			}
+			code, hdr, _ = do(t, "GET", g.URL+"/m", "apikey", "tom-key-1")
+			if seen := up.Last(t); code != 200 || seen.Header.Get("X-Who") != "route" || hdr.Get("X-Group") != "gold" {
+				t.Fatalf("tom: %d X-Who=%q X-Group=%q", code, seen.Header.Get("X-Who"), hdr.Get("X-Group"))
+			}
+		})
+	}
+}
