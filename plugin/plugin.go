@@ -55,6 +55,9 @@ type Deps struct {
 	// an auth plugin), with the credential decoded by NewConsumerConfig. The
 	// slice belongs to the snapshot being compiled: index it in New.
 	Consumers []ConsumerCredential
+	// AllConsumers are every consumer by username, credentials or not
+	// (anonymous_consumer names one that usually has none).
+	AllConsumers map[string]*Consumer
 	// SharedDicts are the gateway's shared dicts (config `shared_dicts`),
 	// the counterpart of ngx.shared.DICT; they outlive configurations.
 	SharedDicts *shdict.Registry

@@ -21,6 +21,8 @@ type pluginSet struct {
 	deps          map[string]plugin.Deps
 	enabled       pipeline.Enabled
 	dicts         *shdict.Registry
+	// consumers are every consumer by username (Deps.AllConsumers).
+	consumers map[string]*plugin.Consumer
 	// consumerPlugins holds, per consumer with plugins of its own (beyond
 	// credentials), its plugins merged over its group's.
 	consumerPlugins map[string]map[string]any
@@ -45,8 +47,10 @@ func newPluginSet(res *config.Resources, enabled pipeline.Enabled, dicts *shdict
 		groups[res.ConsumerGroups[i].ID] = res.ConsumerGroups[i].Plugins
 	}
 	ps.consumerPlugins = make(map[string]map[string]any)
+	ps.consumers = make(map[string]*plugin.Consumer, len(res.Consumers))
 	for i := range res.Consumers {
 		c := &res.Consumers[i]
+		ps.consumers[c.Username] = &plugin.Consumer{Username: c.Username, GroupID: c.GroupID, Labels: c.Labels}
 		own := make(map[string]any)
 		for name, raw := range c.Plugins {
 			if d, ok := plugin.Lookup(name); ok && d.NewConsumerConfig == nil {
@@ -64,7 +68,7 @@ func newPluginSet(res *config.Resources, enabled pipeline.Enabled, dicts *shdict
 	}
 	for i := range res.Consumers {
 		c := &res.Consumers[i]
-		pc := &plugin.Consumer{Username: c.Username, GroupID: c.GroupID, Labels: c.Labels}
+		pc := ps.consumers[c.Username]
 		names := make([]string, 0, len(c.Plugins))
 		for name := range c.Plugins {
 			names = append(names, name)
@@ -104,6 +108,7 @@ func newPluginSet(res *config.Resources, enabled pipeline.Enabled, dicts *shdict
 func (ps *pluginSet) depsFor(name string) plugin.Deps {
 	d := ps.deps[name]
 	d.SharedDicts = ps.dicts
+	d.AllConsumers = ps.consumers
 	return d
 }
 

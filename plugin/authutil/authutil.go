@@ -60,6 +60,9 @@ func IsSecretRef(v string) bool {
 // FindConsumer returns the consumer named username among deps' consumers (the
 // ones holding a credential for the plugin being built), or nil.
 func FindConsumer(deps plugin.Deps, username string) *plugin.Consumer {
+	if c, ok := deps.AllConsumers[username]; ok {
+		return c
+	}
 	for _, cc := range deps.Consumers {
 		if cc.Consumer.Username == username {
 			return cc.Consumer

@@ -193,3 +193,21 @@ func TestPluginConsumerPluginsMerge(t *testing.T) {
 		})
 	}
 }
+
+// TestPluginAnonymousConsumer: key-auth's anonymous_consumer names a consumer
+// that holds no credential; requests without a key run as that consumer.
+func TestPluginAnonymousConsumer(t *testing.T) {
+	t.Parallel()
+	g, up := pluginGateway(t, "fast")
+	mustAdmin(t, g, "PUT", "/apisix/admin/consumers", `{"username":"guest"}`)
+	mustAdmin(t, g, "PUT", "/apisix/admin/consumers", `{"username":"jack","plugins":{"key-auth":{"key":"jack-key-1"}}}`)
+	mustAdmin(t, g, "PUT", "/apisix/admin/routes/r1",
+		`{"uri":"/a","upstream_id":"u1","plugins":{"key-auth":{"anonymous_consumer":"guest"}}}`)
+	waitServed(t, g.URL+"/a", 200, 2*time.Second)
+	if who := up.Last(t).Header.Get("X-Consumer-Username"); who != "guest" {
+		t.Fatalf("no key: upstream saw consumer %q, want guest", who)
+	}
+	if code, _, _ := do(t, "GET", g.URL+"/a", "apikey", "jack-key-1"); code != 200 || up.Last(t).Header.Get("X-Consumer-Username") != "jack" {
+		t.Fatalf("with jack's key: %d %q", code, up.Last(t).Header.Get("X-Consumer-Username"))
+	}
+}
