@@ -24,6 +24,9 @@ type Request interface {
 	Var(name string) (string, bool)
 	// Header returns the first value of a header, "" when absent.
 	Header(name string) string
+	// HeaderValues returns every value of a header, in order (nil when
+	// absent), for checks that must see repeated fields. It allocates.
+	HeaderValues(name string) []string
 	// SetHeader replaces a header on the upstream request; AddHeader adds a
 	// value; DelHeader removes it.
 	SetHeader(name, value string)

@@ -103,6 +103,15 @@ func (p *fastPluginRequest) Header(name string) string {
 	}
 	return p.ops.value(name, bstr(orig), orig != nil)
 }
+func (p *fastPluginRequest) HeaderValues(name string) []string {
+	var orig []string
+	for i := range p.v.req.Headers {
+		if h1.EqualFold(p.v.req.Headers[i].Name, name) {
+			orig = append(orig, string(p.v.req.Headers[i].Value))
+		}
+	}
+	return p.ops.values(name, orig)
+}
 func (p *fastPluginRequest) SetHeader(name, value string) { p.ops.set(name, value) }
 func (p *fastPluginRequest) AddHeader(name, value string) { p.ops.add(name, value) }
 func (p *fastPluginRequest) DelHeader(name string)        { p.ops.remove(name) }

@@ -46,6 +46,24 @@ func (o headerOps) value(name, orig string, hasOrig bool) string {
 	return val
 }
 
+// values returns every value of name after the ops, given the originals.
+func (o headerOps) values(name string, orig []string) []string {
+	out := orig
+	for i := range o {
+		op := &o[i]
+		if !strings.EqualFold(op.name, name) {
+			continue
+		}
+		if op.del {
+			out = nil
+		}
+		if op.add {
+			out = append(out[:len(out):len(out)], op.value)
+		}
+	}
+	return out
+}
+
 // deletes reports whether the ops remove the original values of name.
 func (o headerOps) deletes(name string) bool {
 	for i := range o {

@@ -61,6 +61,9 @@ func (p *stdPluginRequest) Header(name string) string {
 	}
 	return p.ops.value(name, orig, len(vv) > 0)
 }
+func (p *stdPluginRequest) HeaderValues(name string) []string {
+	return p.ops.values(name, append([]string(nil), p.q.r.Header.Values(name)...))
+}
 func (p *stdPluginRequest) SetHeader(name, value string) { p.ops.set(name, value) }
 func (p *stdPluginRequest) AddHeader(name, value string) { p.ops.add(name, value) }
 func (p *stdPluginRequest) DelHeader(name string)        { p.ops.remove(name) }

@@ -142,6 +142,17 @@ func (r *Request) SetMethod(m string)   { r.M = m }
 func (r *Request) SetHost(h string)     { r.H = h }
 
 func (r *Request) Header(name string) string { return get(r.Headers, name) }
+
+// HeaderValues returns every value of name, in order.
+func (r *Request) HeaderValues(name string) []string {
+	var out []string
+	for _, h := range r.Headers {
+		if strings.EqualFold(h.Name, name) {
+			out = append(out, h.Value)
+		}
+	}
+	return out
+}
 func (r *Request) SetHeader(name, value string) {
 	r.Headers = set(r.Headers, name, value)
 }
