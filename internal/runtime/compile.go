@@ -84,7 +84,7 @@ func Compile(res *config.Resources, rev int64, deps Deps) (*Snapshot, error) {
 		u := &res.Upstreams[i]
 		cu, err := c.upstream(u, "upstreams/"+u.ID)
 		if err != nil {
-			c.errs = append(c.errs, fmt.Errorf("upstreams[id=%s]: %w", u.ID, err))
+			c.errs = append(c.errs, prefixed("upstreams[id="+u.ID+"]", err)...)
 			continue
 		}
 		c.upstreams[u.ID] = cu
@@ -94,7 +94,7 @@ func Compile(res *config.Resources, rev int64, deps Deps) (*Snapshot, error) {
 		if s.Upstream != nil {
 			cu, err := c.upstream(s.Upstream, "services/"+id+"/upstream")
 			if err != nil {
-				c.errs = append(c.errs, fmt.Errorf("services[id=%s].upstream: %w", id, err))
+				c.errs = append(c.errs, prefixed("services[id="+id+"].upstream", err)...)
 				continue
 			}
 			serviceUps[id] = cu
@@ -109,7 +109,7 @@ func Compile(res *config.Resources, rev int64, deps Deps) (*Snapshot, error) {
 		r := &res.Routes[i]
 		cr, entry, err := c.route(r, services, serviceUps)
 		if err != nil {
-			c.errs = append(c.errs, fmt.Errorf("routes[id=%s]: %w", r.ID, err))
+			c.errs = append(c.errs, prefixed("routes[id="+r.ID+"]", err)...)
 			continue
 		}
 		snap.Routes = append(snap.Routes, cr)
@@ -413,4 +413,17 @@ func ValidateListing(l store.Listing) error {
 	}
 	_, err = Compile(res, l.Revision, Deps{})
 	return err
+}
+
+// prefixed puts a resource's path before each of its errors, so a resource
+// with several problems reports every one with the path (one line each).
+func prefixed(prefix string, err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, prefixed(prefix, e)...)
+		}
+		return out
+	}
+	return []error{fmt.Errorf("%s: %w", prefix, err)}
 }

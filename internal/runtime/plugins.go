@@ -60,7 +60,7 @@ func newPluginSet(res *config.Resources, enabled pipeline.Enabled, dicts *shdict
 		// APISIX: a consumer's plugins win over its group's.
 		if merged := pipeline.Merge(own, groups[c.GroupID]); len(merged) > 0 {
 			if _, err := pipeline.Build(merged, enabled, nil); err != nil {
-				errs = append(errs, fmt.Errorf("consumers[username=%s]: %w", c.Username, err))
+				errs = append(errs, prefixed("consumers[username="+c.Username+"]", err)...)
 			} else {
 				ps.consumerPlugins[c.Username] = merged
 			}
@@ -97,7 +97,7 @@ func newPluginSet(res *config.Resources, enabled pipeline.Enabled, dicts *shdict
 		g := &res.GlobalRules[i]
 		built, err := pipeline.Build(g.Plugins, enabled, ps.depsFor)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("global_rules[id=%s]: %w", g.ID, err))
+			errs = append(errs, prefixed("global_rules[id="+g.ID+"]", err)...)
 			continue
 		}
 		ps.global = append(ps.global, built...)
