@@ -129,6 +129,18 @@ func (g *gz) wants(rq plugin.Request, rs plugin.Response) bool {
 	return acceptsGzip(rq.Header("Accept-Encoding"))
 }
 
+// WantsBody reports whether HeaderFilter chose to compress this response:
+// otherwise the body streams untouched and keeps its Content-Length, as
+// nginx's gzip filter leaves a response it does not compress.
+func (g *gz) WantsBody(c *plugin.Ctx) bool {
+	v, ok := c.Get(stateKey)
+	if !ok {
+		return false
+	}
+	s, _ := v.(*stream)
+	return s != nil
+}
+
 // BodyFilter compresses each chunk and flushes it, so a streamed response
 // stays streamed; the gzip trailer goes out with the last call. The slice
 // returned is valid until the next call.
@@ -229,5 +241,6 @@ func contains(list []string, s string) bool {
 var (
 	_ plugin.HeaderFilterer = (*gz)(nil)
 	_ plugin.BodyFilterer   = (*gz)(nil)
+	_ plugin.BodyWanter     = (*gz)(nil)
 	_ plugin.Config         = (*Config)(nil)
 )

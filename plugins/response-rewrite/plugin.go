@@ -141,6 +141,14 @@ func (p *responseRewrite) rewriteHeaders(resp plugin.Response, rv respVars) {
 	}
 }
 
+// WantsBody reports whether HeaderFilter decided to replace or filter this
+// response's body; when only status or headers change, the body streams
+// untouched and keeps its Content-Length.
+func (p *responseRewrite) WantsBody(c *plugin.Ctx) bool {
+	_, ok := c.Get(p.key)
+	return ok
+}
+
 // BodyFilter replaces the body, or buffers it (up to max_resp_body_size)
 // and runs the filters over it at the end.
 func (p *responseRewrite) BodyFilter(c *plugin.Ctx, chunk []byte, eof bool) []byte {
@@ -224,6 +232,7 @@ func respHeader(resp plugin.Response, suffix string) (string, bool) {
 var (
 	_ plugin.HeaderFilterer = (*responseRewrite)(nil)
 	_ plugin.BodyFilterer   = (*responseRewrite)(nil)
+	_ plugin.BodyWanter     = (*responseRewrite)(nil)
 	_ expr.VarSource        = respVars{}
 	_ plugin.Config         = (*Config)(nil)
 )
