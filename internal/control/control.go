@@ -27,6 +27,12 @@ func New(rt *runtime.Runtime, storeType string, store StoreStatus) *Handler {
 	h := &Handler{rt: rt, storeType: storeType, store: store, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /v1/status", h.status)
 	h.mux.HandleFunc("GET /v1/ready", h.ready)
+	h.mux.HandleFunc("GET /v1/routes", h.routes)
+	h.mux.HandleFunc("GET /v1/route/{id}", h.route)
+	h.mux.HandleFunc("GET /v1/upstreams", h.upstreams)
+	// Upstream keys hold slashes ("upstreams/1", "routes/r1/upstream").
+	h.mux.HandleFunc("GET /v1/upstream/{key...}", h.upstream)
+	h.mux.HandleFunc("GET /v1/schema", h.schema)
 	return h
 }
 

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"encoding/json"
+	"slices"
 	"sort"
 
 	"github.com/sluicegw/sluice/internal/expr"
@@ -26,6 +27,8 @@ type Chain struct {
 	headerFilter []step[plugin.HeaderFilterer]
 	bodyFilter   []step[plugin.BodyFilterer]
 	log          []step[plugin.Logger]
+	// names lists every plugin of the chain in run order, for introspection.
+	names []string
 }
 
 // NewChain compiles global-rule plugins and route plugins into a Chain, or
@@ -37,6 +40,7 @@ func NewChain(global, route []Plugin) *Chain {
 	ch := &Chain{}
 	for _, group := range [][]Plugin{sorted(global), sorted(route)} {
 		for _, p := range group {
+			ch.names = append(ch.names, p.Name)
 			base := step[struct{}]{name: p.Name}
 			if len(p.Meta.Filter) > 0 && string(p.Meta.Filter) != "null" {
 				base.filter, _ = expr.Compile(p.Meta.Filter) // validated in Decode
@@ -72,6 +76,16 @@ func sorted(ps []Plugin) []Plugin {
 		return out[i].Name < out[j].Name
 	})
 	return out
+}
+
+// Names returns the chain's plugins in run order (global rules first, then
+// the route's own, each by descending priority); nil for a nil Chain. A
+// plugin set both by a global rule and by the route appears twice.
+func (ch *Chain) Names() []string {
+	if ch == nil {
+		return nil
+	}
+	return slices.Clone(ch.names)
 }
 
 // runs reports whether a step applies to this request.
