@@ -18,16 +18,6 @@ var hopHeaders = [...]string{
 	"Upgrade",
 }
 
-// isHopHeader reports whether name (any case) is a fixed hop-by-hop field.
-func isHopHeader(name string) bool {
-	for _, h := range hopHeaders {
-		if strings.EqualFold(name, h) {
-			return true
-		}
-	}
-	return false
-}
-
 // removeHopHeaders deletes hop-by-hop fields from h, including every field the
 // Connection header names (RFC 9110 §7.6.1).
 func removeHopHeaders(h http.Header) {

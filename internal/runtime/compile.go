@@ -404,14 +404,19 @@ func newTransport(scheme string, ka config.KeepalivePool, tlsConf *tls.Config) *
 }
 
 // ValidateListing checks a whole listing exactly as loading it would, without
-// touching any registry: the Admin API runs it on the listing a write would
-// produce, so that what the API accepts always loads.
-func ValidateListing(l store.Listing) error {
+// touching any registry and with every registered plugin allowed. A running
+// gateway validates through (*Runtime).ValidateListing, which applies its
+// plugin list.
+func ValidateListing(l store.Listing) error { return validateListing(l, Deps{}) }
+
+// validateListing compiles l with deps' plugin list and shared dicts only:
+// balancer and pool registries are left out, so nothing outlives the check.
+func validateListing(l store.Listing, deps Deps) error {
 	res, err := ResourcesFromListing(l)
 	if err != nil {
 		return err
 	}
-	_, err = Compile(res, l.Revision, Deps{})
+	_, err = Compile(res, l.Revision, Deps{EnabledPlugins: deps.EnabledPlugins, SharedDicts: deps.SharedDicts})
 	return err
 }
 

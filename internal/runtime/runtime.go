@@ -21,7 +21,6 @@ type Runtime struct {
 	defaults  Defaults
 	balancers *balancer.Registry
 	upstreams *upstream.Registry
-	ready     chan struct{}
 	// enabled is the set of plugins configurations may use; nil: all.
 	enabled   atomic.Pointer[map[string]bool]
 	recompile chan struct{}
@@ -37,7 +36,6 @@ func New(st store.Store, defaults Defaults, log *slog.Logger) *Runtime {
 		defaults:  defaults,
 		balancers: balancer.NewRegistry(),
 		upstreams: upstream.NewRegistry(),
-		ready:     make(chan struct{}),
 		recompile: make(chan struct{}, 1),
 		dicts:     shdict.NewRegistry(),
 	}
@@ -95,12 +93,7 @@ func (r *Runtime) pluginEnabled(name string) bool {
 // ValidateListing checks a listing as loading it now would, with the
 // current plugin list: the Admin API's validation.
 func (r *Runtime) ValidateListing(l store.Listing) error {
-	res, err := ResourcesFromListing(l)
-	if err != nil {
-		return err
-	}
-	_, err = Compile(res, l.Revision, Deps{EnabledPlugins: r.pluginEnabled, SharedDicts: r.dicts})
-	return err
+	return validateListing(l, r.Deps())
 }
 
 // Load returns the Snapshot to serve a request from; nil before the first load.
@@ -109,9 +102,6 @@ func (r *Runtime) Load() *Snapshot { return r.current.Load() }
 // Swap serves snap from now on. Run does this for every good listing; tests
 // and benchmarks that compile by hand use it directly.
 func (r *Runtime) Swap(snap *Snapshot) { r.current.Store(snap) }
-
-// Ready is closed once a first Snapshot is served.
-func (r *Runtime) Ready() <-chan struct{} { return r.ready }
 
 // Deps exposes the registries for compiles that should share state.
 func (r *Runtime) Deps() Deps {
@@ -217,11 +207,6 @@ func (r *Runtime) apply(l store.Listing) {
 			r.upstreams.Sweep()
 			r.balancers.Retain(snap.upstreamKeys)
 			r.log.Info("configuration applied", "revision", l.Revision, "routes", len(snap.Routes))
-			select {
-			case <-r.ready:
-			default:
-				close(r.ready)
-			}
 			return
 		}
 	}

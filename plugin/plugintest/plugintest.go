@@ -279,3 +279,14 @@ func Run(inst any, req *Request, resp *Response) Result {
 	ch.Log(c)
 	return res
 }
+
+// DecodeConsumer decodes and validates an auth plugin's consumer credential
+// (JSON) with the gateway's own decoder, for tests of credential validation.
+func DecodeConsumer(name, credential string) error {
+	var raw any
+	if err := json.Unmarshal([]byte(credential), &raw); err != nil {
+		return err
+	}
+	_, err := pipeline.DecodeConsumer(name, raw)
+	return err
+}

@@ -6,12 +6,10 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/sluicegw/sluice/internal/pipeline"
 	"github.com/sluicegw/sluice/plugin"
 	"github.com/sluicegw/sluice/plugin/plugintest"
 )
@@ -121,9 +119,7 @@ func TestConsumerConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
 			t.Parallel()
-			var raw any
-			_ = json.Unmarshal([]byte(tt.cred), &raw)
-			_, err := pipeline.DecodeConsumer(Name, raw)
+			err := plugintest.DecodeConsumer(Name, tt.cred)
 			if got := errString(err); got != tt.err {
 				t.Errorf("error = %q, want %q", got, tt.err)
 			}

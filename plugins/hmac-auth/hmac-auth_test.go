@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"hash"
 	"net/http"
@@ -14,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicegw/sluice/internal/pipeline"
 	"github.com/sluicegw/sluice/plugin"
 	"github.com/sluicegw/sluice/plugin/plugintest"
 )
@@ -135,11 +133,7 @@ func TestConsumerConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
 			t.Parallel()
-			var raw any
-			if err := json.Unmarshal([]byte(tt.cred), &raw); err != nil {
-				t.Fatal(err)
-			}
-			_, err := pipeline.DecodeConsumer(Name, raw)
+			err := plugintest.DecodeConsumer(Name, tt.cred)
 			if got := errString(err); got != tt.err {
 				t.Errorf("error = %q, want %q", got, tt.err)
 			}

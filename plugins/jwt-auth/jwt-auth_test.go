@@ -18,7 +18,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/sluicegw/sluice/internal/pipeline"
 	"github.com/sluicegw/sluice/plugin"
 	"github.com/sluicegw/sluice/plugin/plugintest"
 )
@@ -251,11 +250,7 @@ func TestConsumerConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
 			t.Parallel()
-			var raw any
-			if err := json.Unmarshal([]byte(tt.cred), &raw); err != nil {
-				t.Fatal(err)
-			}
-			_, err := pipeline.DecodeConsumer(Name, raw)
+			err := plugintest.DecodeConsumer(Name, tt.cred)
 			if got := errString(err); got != tt.err {
 				t.Errorf("error = %q, want %q", got, tt.err)
 			}

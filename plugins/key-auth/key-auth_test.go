@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sluicegw/sluice/internal/pipeline"
 	"github.com/sluicegw/sluice/plugin"
 	"github.com/sluicegw/sluice/plugin/plugintest"
 )
@@ -87,11 +86,7 @@ func TestConsumerConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
 			t.Parallel()
-			var raw any
-			if err := json.Unmarshal([]byte(tt.cred), &raw); err != nil {
-				t.Fatal(err)
-			}
-			_, err := pipeline.DecodeConsumer("key-auth", raw)
+			err := plugintest.DecodeConsumer("key-auth", tt.cred)
 			if got := errString(err); got != tt.err {
 				t.Errorf("error = %q, want %q", got, tt.err)
 			}

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -329,21 +328,6 @@ func StatusOf(resp string) int {
 	}
 	code, _ := strconv.Atoi(f[1])
 	return code
-}
-
-// ReadRawResponse reads one response head from br.
-func ReadRawResponse(br *bufio.Reader) (string, error) {
-	var b strings.Builder
-	for {
-		line, err := br.ReadString('\n')
-		b.WriteString(line)
-		if err != nil {
-			return b.String(), err
-		}
-		if line == "\r\n" {
-			return b.String(), nil
-		}
-	}
 }
 
 func writeFile(t testing.TB, path, data string) {
