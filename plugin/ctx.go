@@ -86,6 +86,8 @@ type Ctx struct {
 	RouteID, ServiceID string
 	// Consumer is set by the auth plugin that identified the client.
 	Consumer *Consumer
+	// Served describes the answer; complete from the log phase on.
+	Served Served
 	// vals carry per-request values between phases and plugins (ngx.ctx).
 	vals []kv
 }

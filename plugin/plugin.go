@@ -61,6 +61,13 @@ type Deps struct {
 	// SharedDicts are the gateway's shared dicts (config `shared_dicts`),
 	// the counterpart of ngx.shared.DICT; they outlive configurations.
 	SharedDicts *shdict.Registry
+	// Attr is the plugin's section of the gateway config's plugin_attr
+	// (APISIX's config.yaml plugin_attr: exporter addresses, collector
+	// settings...); nil when absent.
+	Attr map[string]any
+	// Lasting keeps objects that outlive configurations (queues,
+	// connections, exporters); nil in validation-only compiles.
+	Lasting *Lasting
 }
 
 // ConsumerCredential is one consumer's credential for one auth plugin.

@@ -128,7 +128,7 @@ func serve(conf *config.Gateway, confPath string, log *slog.Logger) error {
 		return err
 	}
 	defer access.Close()
-	rt := runtime.New(st, runtime.Defaults{Timeouts: upstreamDefaults(conf)}, log)
+	rt := runtime.New(st, runtime.Defaults{Timeouts: upstreamDefaults(conf), PluginAttr: conf.PluginAttr}, log)
 	for name, size := range conf.SharedDicts {
 		n, err := shdict.ParseSize(size)
 		if err != nil {

@@ -48,6 +48,10 @@ type Gateway struct {
 	// SharedDicts defines shared dicts by name and size ("10m", "512k"),
 	// like nginx's lua_shared_dict.
 	SharedDicts map[string]string `json:"shared_dicts"`
+	// PluginAttr holds gateway-wide settings of plugins by plugin name, as
+	// APISIX's config.yaml plugin_attr does (the prometheus exporter's
+	// address, the opentelemetry collector...).
+	PluginAttr map[string]map[string]any `json:"plugin_attr"`
 }
 
 // Listen lists listener addresses as "host:port"; an empty host means every

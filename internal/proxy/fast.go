@@ -65,6 +65,8 @@ type fastConn struct {
 	pctx           plugin.Ctx
 	preq           fastPluginRequest
 	presp          fastPluginResponse
+	// upStart is when the last upstream attempt began (Served.UpstreamStart).
+	upStart time.Time
 	// continued is set once "100 Continue" went to the client.
 	continued bool
 	// The connection's own client address; a plugin (real-ip) may replace
@@ -270,14 +272,42 @@ func (c *fastConn) serveRequest() bool {
 	v.remoteIP, v.remoteAddr, v.remotePort = c.connIP, c.connAddr, c.connPort
 	e.Client = v.remoteAddr
 	status, n, keep := c.route(keep)
+	e.Status, e.Bytes, e.Latency = status, n, time.Since(start)
 	if c.chain != nil {
+		c.fillServed(start)
 		c.chain.Log(&c.pctx)
 	}
 	if c.g.access != nil {
-		e.Status, e.Bytes, e.Latency = status, n, time.Since(start)
 		c.g.access.Log(e)
 	}
 	return keep
+}
+
+// fillServed records the answer in the plugin context for the log phase.
+func (c *fastConn) fillServed(start time.Time) {
+	e := &c.entry
+	c.pctx.Served = plugin.Served{
+		Start: start, Status: e.Status, BodyBytesSent: e.Bytes, BytesSent: e.Bytes + int64(len(c.head)),
+		RequestLength: requestLength(&c.req), Latency: e.Latency,
+		UpstreamAddr: e.UpstreamAddr, UpstreamStatus: e.UpstreamStatus, UpstreamLatency: e.UpstreamLatency,
+	}
+	if e.UpstreamAddr != "" {
+		c.pctx.Served.UpstreamStart = c.upStart
+	}
+}
+
+// requestLength approximates nginx's $request_length from the parsed head
+// (the bytes on the wire differ only in optional whitespace) and the
+// declared body length.
+func requestLength(r *h1.Request) int64 {
+	n := int64(len(r.Method) + 1 + len(r.RequestURI) + len(" HTTP/1.1\r\n") + 2)
+	for i := range r.Headers {
+		n += int64(len(r.Headers[i].Name) + len(": ") + len(r.Headers[i].Value) + 2)
+	}
+	if r.ContentLength > 0 {
+		n += r.ContentLength
+	}
+	return n
 }
 
 func (c *fastConn) route(keep bool) (status int, n int64, keepAlive bool) {
@@ -316,6 +346,7 @@ func (c *fastConn) route(keep bool) (status int, n int64, keepAlive bool) {
 		c.preq.reset(c)
 		c.pctx.Reset(&c.preq)
 		c.pctx.RouteID, c.pctx.ServiceID = route.ID, route.ServiceID
+		c.pctx.Served.Start = c.entry.Time
 		if e := c.runRequestPhases(); e != nil {
 			keep = keepAfterExit()
 			status, n = c.writeExit(e, keep)

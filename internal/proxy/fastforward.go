@@ -54,6 +54,7 @@ func (c *fastConn) forward(route *runtime.Route, structural, keep bool) (int, in
 		t := up.Targets[node.Index()]
 		c.entry.UpstreamAddr = t.Node.Addr
 		upStart := time.Now()
+		c.upStart = upStart
 		uc, err := c.exchange(up, t, tm, structural, upgrade, hasBody)
 		if err != nil {
 			up.Picker.Done(node, balancer.Result{Latency: time.Since(upStart), Failed: true})

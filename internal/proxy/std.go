@@ -16,6 +16,7 @@ import (
 	"github.com/sluicegw/sluice/internal/balancer"
 	"github.com/sluicegw/sluice/internal/runtime"
 	"github.com/sluicegw/sluice/internal/upstream"
+	"github.com/sluicegw/sluice/plugin"
 )
 
 // copyBufSize is the streaming buffer of the net/http engine: 32 KiB, as
@@ -83,7 +84,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		sp.req.q = &q
 		sp.ctx.Reset(&sp.req)
 		sp.ctx.RouteID, sp.ctx.ServiceID = route.ID, route.ServiceID
-		defer func() { sp.chain.Log(&sp.ctx) }() // the consumer's chain, if it switched
+		sp.ctx.Served.Start = start
+		defer func() {
+			// The consumer's chain, if it switched.
+			sp.ctx.Served = plugin.Served{
+				Start: start, Status: status, BodyBytesSent: bytes, BytesSent: bytes + headerSize(w.Header()),
+				RequestLength: stdRequestLength(r), Latency: time.Since(start),
+				UpstreamAddr: entry.UpstreamAddr, UpstreamStatus: entry.UpstreamStatus,
+				UpstreamStart: sp.upStart, UpstreamLatency: entry.UpstreamLatency,
+			}
+			sp.chain.Log(&sp.ctx)
+		}()
 		if e := sp.runRequestPhases(); e != nil {
 			status, bytes = sp.writeExit(w, e)
 			return
@@ -101,6 +112,26 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The deferred access-log entry still records what was sent.
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// headerSize approximates the bytes of a response head with header h.
+func headerSize(h http.Header) int64 {
+	n := int64(len("HTTP/1.1 200 OK\r\n") + 2)
+	for k, vs := range h {
+		for _, v := range vs {
+			n += int64(len(k) + 2 + len(v) + 2)
+		}
+	}
+	return n
+}
+
+// stdRequestLength approximates $request_length for a net/http request.
+func stdRequestLength(r *http.Request) int64 {
+	n := int64(len(r.Method)+1+len(r.RequestURI)+len(" HTTP/1.1\r\n")) + headerSize(r.Header)
+	if r.ContentLength > 0 {
+		n += r.ContentLength
+	}
+	return n
 }
 
 func writeStdError(w http.ResponseWriter, status int, ctype string, body []byte) (int, int64) {
@@ -258,6 +289,9 @@ func (g *Gateway) forwardStd(w http.ResponseWriter, r *http.Request, q *stdReque
 			}
 		}
 		upStart := time.Now()
+		if sp != nil {
+			sp.upStart = upStart
+		}
 		resp, err := up.HTTPTransport.RoundTrip(req)
 		if err != nil {
 			watchdog.Stop()

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/sluicegw/sluice/internal/pipeline"
 	"github.com/sluicegw/sluice/internal/runtime"
@@ -22,6 +23,8 @@ type stdPlugins struct {
 	ctx       plugin.Ctx
 	req       stdPluginRequest
 	resp      stdPluginResponse
+	// upStart is when the last upstream attempt began (Served.UpstreamStart).
+	upStart time.Time
 }
 
 // stdPluginRequest is plugin.Request over a net/http request. Like the fast

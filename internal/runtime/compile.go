@@ -19,6 +19,7 @@ import (
 	"github.com/sluicegw/sluice/internal/router"
 	"github.com/sluicegw/sluice/internal/store"
 	"github.com/sluicegw/sluice/internal/upstream"
+	"github.com/sluicegw/sluice/plugin"
 	"github.com/sluicegw/sluice/plugin/shdict"
 )
 
@@ -35,6 +36,9 @@ type Deps struct {
 	// SharedDicts are handed to plugins; nil in validation-only compiles
 	// gives plugins an empty registry.
 	SharedDicts *shdict.Registry
+	// Lasting keeps plugin objects across configurations; nil in
+	// validation-only compiles.
+	Lasting *plugin.Lasting
 }
 
 // ResourcesFromListing decodes a store listing into typed resources.
@@ -71,7 +75,7 @@ func Compile(res *config.Resources, rev int64, deps Deps) (*Snapshot, error) {
 	if deps.Defaults.Timeouts == (upstream.Timeouts{}) {
 		deps.Defaults.Timeouts = DefaultTimeouts()
 	}
-	plugins, err := newPluginSet(res, deps.EnabledPlugins, deps.SharedDicts)
+	plugins, err := newPluginSet(res, deps)
 	if err != nil {
 		return nil, err
 	}
@@ -416,7 +420,8 @@ func validateListing(l store.Listing, deps Deps) error {
 	if err != nil {
 		return err
 	}
-	_, err = Compile(res, l.Revision, Deps{EnabledPlugins: deps.EnabledPlugins, SharedDicts: deps.SharedDicts})
+	_, err = Compile(res, l.Revision, Deps{EnabledPlugins: deps.EnabledPlugins, SharedDicts: deps.SharedDicts,
+		Defaults: Defaults{PluginAttr: deps.Defaults.PluginAttr}})
 	return err
 }
 

@@ -21,6 +21,8 @@ type pluginSet struct {
 	deps          map[string]plugin.Deps
 	enabled       pipeline.Enabled
 	dicts         *shdict.Registry
+	attr          map[string]map[string]any
+	lasting       *plugin.Lasting
 	// consumers are every consumer by username (Deps.AllConsumers).
 	consumers map[string]*plugin.Consumer
 	// consumerPlugins holds, per consumer with plugins of its own (beyond
@@ -30,9 +32,12 @@ type pluginSet struct {
 
 // newPluginSet decodes consumers' credentials and global rules once per
 // compile. Errors name the resource and plugin.
-func newPluginSet(res *config.Resources, enabled pipeline.Enabled, dicts *shdict.Registry) (*pluginSet, error) {
+func newPluginSet(res *config.Resources, cdeps Deps) (*pluginSet, error) {
+	enabled := cdeps.EnabledPlugins
 	ps := &pluginSet{
-		dicts:         dicts,
+		dicts:         cdeps.SharedDicts,
+		attr:          cdeps.Defaults.PluginAttr,
+		lasting:       cdeps.Lasting,
 		pluginConfigs: make(map[string]map[string]any, len(res.PluginConfigs)),
 		deps:          make(map[string]plugin.Deps),
 		enabled:       enabled,
@@ -109,6 +114,8 @@ func (ps *pluginSet) depsFor(name string) plugin.Deps {
 	d := ps.deps[name]
 	d.SharedDicts = ps.dicts
 	d.AllConsumers = ps.consumers
+	d.Attr = ps.attr[name]
+	d.Lasting = ps.lasting
 	return d
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/sluicegw/sluice/internal/balancer"
 	"github.com/sluicegw/sluice/internal/store"
 	"github.com/sluicegw/sluice/internal/upstream"
+	"github.com/sluicegw/sluice/plugin"
 	"github.com/sluicegw/sluice/plugin/shdict"
 )
 
@@ -26,6 +27,7 @@ type Runtime struct {
 	recompile chan struct{}
 	started   atomic.Bool
 	dicts     *shdict.Registry
+	lasting   *plugin.Lasting
 }
 
 // New returns a Runtime reading from st. Call Run to load and follow changes.
@@ -38,6 +40,7 @@ func New(st store.Store, defaults Defaults, log *slog.Logger) *Runtime {
 		upstreams: upstream.NewRegistry(),
 		recompile: make(chan struct{}, 1),
 		dicts:     shdict.NewRegistry(),
+		lasting:   plugin.NewLasting(log),
 	}
 }
 
@@ -106,7 +109,7 @@ func (r *Runtime) Swap(snap *Snapshot) { r.current.Store(snap) }
 // Deps exposes the registries for compiles that should share state.
 func (r *Runtime) Deps() Deps {
 	return Deps{Balancers: r.balancers, Upstreams: r.upstreams, Defaults: r.defaults, EnabledPlugins: r.pluginEnabled,
-		SharedDicts: r.dicts}
+		SharedDicts: r.dicts, Lasting: r.lasting}
 }
 
 // Run loads the store and follows its changes until ctx ends. A listing that
@@ -132,6 +135,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			r.upstreams.Close()
+			r.lasting.Close()
 			return nil
 		case now := <-reap.C:
 			r.upstreams.ReapIdle(now)
@@ -200,11 +204,13 @@ func (r *Runtime) apply(l store.Listing) {
 	res, err := ResourcesFromListing(l)
 	if err == nil {
 		r.upstreams.BeginCompile()
+		r.lasting.BeginCompile()
 		var snap *Snapshot
 		snap, err = Compile(res, l.Revision, r.Deps())
 		if err == nil {
 			r.current.Store(snap)
 			r.upstreams.Sweep()
+			r.lasting.Sweep()
 			r.balancers.Retain(snap.upstreamKeys)
 			r.log.Info("configuration applied", "revision", l.Revision, "routes", len(snap.Routes))
 			return

@@ -42,6 +42,9 @@ type Route struct {
 // Defaults are the gateway-level values a resource may leave unset.
 type Defaults struct {
 	Timeouts upstream.Timeouts
+	// PluginAttr is the gateway config's plugin_attr, by plugin name
+	// (plugin.Deps.Attr).
+	PluginAttr map[string]map[string]any
 }
 
 // DefaultTimeouts are APISIX's (nginx's) proxy timeouts: 60 s each.
