@@ -14,7 +14,7 @@ type varRequest struct {
 }
 
 func (r varRequest) Var(n string) (string, bool) { v, ok := r.vars[n]; return v, ok }
-func (r varRequest) RemoteIP() netip.Addr         { return netip.Addr{} }
+func (r varRequest) RemoteIP() netip.Addr        { return netip.Addr{} }
 
 func TestCtxVarServed(t *testing.T) {
 	start := time.Date(2026, 11, 29, 21, 0, 0, 0, time.UTC)
