@@ -27,6 +27,9 @@ func New(rt *runtime.Runtime, storeType string, store StoreStatus) *Handler {
 	h := &Handler{rt: rt, storeType: storeType, store: store, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /v1/status", h.status)
 	h.mux.HandleFunc("GET /v1/ready", h.ready)
+	// APISIX's status server paths, for probes written against APISIX.
+	h.mux.HandleFunc("GET /status", h.alive)
+	h.mux.HandleFunc("GET /status/ready", h.ready)
 	h.mux.HandleFunc("GET /v1/routes", h.routes)
 	h.mux.HandleFunc("GET /v1/route/{id}", h.route)
 	h.mux.HandleFunc("GET /v1/upstreams", h.upstreams)
@@ -78,6 +81,12 @@ func (h *Handler) ready(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// alive answers 200 while the process serves the control API: a liveness
+// probe. Readiness (a configuration loaded) is /v1/ready.
+func (h *Handler) alive(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

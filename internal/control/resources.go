@@ -196,6 +196,10 @@ func (h *Handler) schema(w http.ResponseWriter, _ *http.Request) {
 	}
 	sort.Strings(s.Main)
 	for _, d := range plugin.All() {
+		// Like APISIX, only the plugins this node runs.
+		if !h.rt.PluginEnabled(d.Name) {
+			continue
+		}
 		s.Plugins[d.Name] = PluginSchema{
 			Priority:       d.Priority,
 			Schema:         plugin.SchemaOf(d),

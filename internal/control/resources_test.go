@@ -196,3 +196,25 @@ func roundTrip(t *testing.T, v any) any {
 	}
 	return decode(t, string(b))
 }
+
+func TestSchemaListsOnlyEnabledPlugins(t *testing.T) {
+	rt := runtime.New(nil, runtime.Defaults{}, slog.New(slog.DiscardHandler))
+	rt.SetEnabledPlugins([]string{"key-auth"})
+	srv := httptest.NewServer(control.New(rt, "file", nil))
+	defer srv.Close()
+	_, v := get(t, srv, "/v1/schema")
+	plugins := v.(map[string]any)["plugins"].(map[string]any)
+	if got := slices.Sorted(maps.Keys(plugins)); !reflect.DeepEqual(got, []string{"key-auth"}) {
+		t.Errorf("plugins %v, want only the enabled key-auth", got)
+	}
+}
+
+func TestStatusServerPaths(t *testing.T) {
+	empty := newServer(t, "")
+	expect(t, empty, "/status", 200, `{"status": "ok"}`)
+	if code, _ := get(t, empty, "/status/ready"); code != 503 {
+		t.Errorf("/status/ready before any configuration: %d, want 503", code)
+	}
+	loaded := newServer(t, testResources)
+	expect(t, loaded, "/status/ready", 200, `{"status": "ready"}`)
+}

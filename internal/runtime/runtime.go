@@ -87,6 +87,10 @@ func sameSet(a, b *map[string]bool) bool {
 	return true
 }
 
+// PluginEnabled reports whether configurations may use the plugin named
+// name (the gateway's plugins list, as last reloaded).
+func (r *Runtime) PluginEnabled(name string) bool { return r.pluginEnabled(name) }
+
 // pluginEnabled reports whether a plugin is enabled.
 func (r *Runtime) pluginEnabled(name string) bool {
 	set := r.enabled.Load()
