@@ -23,6 +23,8 @@ type Lasting struct {
 	objs map[string]any
 	used map[string]bool
 	log  *slog.Logger
+	// closing counts objects Sweep is still closing.
+	closing sync.WaitGroup
 }
 
 // NewLasting returns an empty Lasting; log receives close errors.
@@ -59,12 +61,26 @@ func (l *Lasting) BeginCompile() {
 	l.mu.Unlock()
 }
 
-// Sweep closes and forgets every object not asked for since BeginCompile.
-// The runtime calls it once the new configuration serves; requests still on
-// the old one may use a closed object, which must then fail softly (a
-// logger drops the entry, counted).
+// Sweep forgets every object not asked for since BeginCompile and closes
+// it in the background: a logger flushing to a dead sink may take seconds
+// to close, and the next configuration must not wait for it. Requests still
+// on the old configuration may use a closed object, which must then fail
+// softly (a logger drops the entry, counted).
 func (l *Lasting) Sweep() {
+	for _, o := range l.unused() {
+		if c, ok := o.(io.Closer); ok {
+			l.closing.Add(1)
+			go func() {
+				defer l.closing.Done()
+				l.close(c)
+			}()
+		}
+	}
+}
+
+func (l *Lasting) unused() []any {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	var drop []any
 	for k, o := range l.objs {
 		if !l.used[k] {
@@ -72,18 +88,20 @@ func (l *Lasting) Sweep() {
 			delete(l.objs, k)
 		}
 	}
-	l.mu.Unlock()
-	for _, o := range drop {
-		if c, ok := o.(io.Closer); ok {
-			if err := c.Close(); err != nil && l.log != nil {
-				l.log.Warn("closing an object no configuration uses", "err", err)
-			}
-		}
+	return drop
+}
+
+func (l *Lasting) close(c io.Closer) {
+	if err := c.Close(); err != nil && l.log != nil {
+		l.log.Warn("closing an object no configuration uses", "err", err)
 	}
 }
 
-// Close closes every object, flushing what they buffer (at shutdown).
+// Close closes every object, flushing what they buffer, and waits for
+// those Sweep is still closing (at shutdown). Objects close concurrently,
+// so the wait is that of the slowest.
 func (l *Lasting) Close() {
 	l.BeginCompile()
 	l.Sweep()
+	l.closing.Wait()
 }

@@ -68,6 +68,11 @@ type Deps struct {
 	// Lasting keeps objects that outlive configurations (queues,
 	// connections, exporters); nil in validation-only compiles.
 	Lasting *Lasting
+	// Metadata is the plugin's plugin_metadata object
+	// (/apisix/admin/plugin_metadata/<name>: a logger's log_format...),
+	// without its id; nil when none is stored. Plugins validate it
+	// themselves.
+	Metadata map[string]any
 }
 
 // ConsumerCredential is one consumer's credential for one auth plugin.

@@ -3,6 +3,7 @@ package plugin
 import (
 	"errors"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -40,15 +41,15 @@ func TestCtxVarServed(t *testing.T) {
 	}
 }
 
-type closer struct{ closed *int }
+type closer struct{ closed *atomic.Int32 }
 
-func (c closer) Close() error { *c.closed++; return nil }
+func (c closer) Close() error { c.closed.Add(1); return nil }
 
 func TestLastingKeepsWhatIsUsed(t *testing.T) {
 	l := NewLasting(nil)
-	closedA, closedB := 0, 0
+	var closedA, closedB atomic.Int32
 	builds := 0
-	get := func(key string, n *int) any {
+	get := func(key string, n *atomic.Int32) any {
 		o, err := l.Get(key, func() (any, error) { builds++; return closer{n}, nil })
 		if err != nil {
 			t.Fatal(err)
@@ -64,15 +65,16 @@ func TestLastingKeepsWhatIsUsed(t *testing.T) {
 		t.Fatal("a second configuration got a new object for the same key")
 	}
 	l.Sweep()
-	if builds != 2 || closedA != 0 || closedB != 1 {
-		t.Fatalf("builds=%d closedA=%d closedB=%d, want 2, 0, 1", builds, closedA, closedB)
+	l.closing.Wait() // Sweep closes in the background
+	if builds != 2 || closedA.Load() != 0 || closedB.Load() != 1 {
+		t.Fatalf("builds=%d closedA=%d closedB=%d, want 2, 0, 1", builds, closedA.Load(), closedB.Load())
 	}
 	if _, err := l.Get("c", func() (any, error) { return nil, errors.New("boom") }); err == nil {
 		t.Fatal("build error not returned")
 	}
 	l.Close()
-	if closedA != 1 {
-		t.Fatalf("Close left a open (closed %d times)", closedA)
+	if closedA.Load() != 1 {
+		t.Fatalf("Close left a open (closed %d times)", closedA.Load())
 	}
 	var nilL *Lasting
 	if o, err := nilL.Get("x", func() (any, error) { t.Fatal("build ran on a nil Lasting"); return nil, nil }); o != nil || err != nil {

@@ -23,6 +23,8 @@ type pluginSet struct {
 	dicts         *shdict.Registry
 	attr          map[string]map[string]any
 	lasting       *plugin.Lasting
+	// metadata is each plugin's plugin_metadata object (Deps.Metadata).
+	metadata map[string]map[string]any
 	// consumers are every consumer by username (Deps.AllConsumers).
 	consumers map[string]*plugin.Consumer
 	// consumerPlugins holds, per consumer with plugins of its own (beyond
@@ -43,6 +45,10 @@ func newPluginSet(res *config.Resources, cdeps Deps) (*pluginSet, error) {
 		enabled:       enabled,
 	}
 	var errs []error
+	ps.metadata = make(map[string]map[string]any, len(res.PluginMetadata))
+	for i := range res.PluginMetadata {
+		ps.metadata[res.PluginMetadata[i].ID] = res.PluginMetadata[i].Config
+	}
 	for i := range res.PluginConfigs {
 		pc := &res.PluginConfigs[i]
 		ps.pluginConfigs[pc.ID] = pc.Plugins
@@ -116,6 +122,7 @@ func (ps *pluginSet) depsFor(name string) plugin.Deps {
 	d.AllConsumers = ps.consumers
 	d.Attr = ps.attr[name]
 	d.Lasting = ps.lasting
+	d.Metadata = ps.metadata[name]
 	return d
 }
 
