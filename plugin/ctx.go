@@ -82,8 +82,9 @@ type Ctx struct {
 	Request Request
 	// Response is set from the header_filter phase on.
 	Response Response
-	// RouteID and ServiceID name what matched.
-	RouteID, ServiceID string
+	// RouteID and ServiceID name what matched; RouteName is the route's
+	// name, if it has one.
+	RouteID, ServiceID, RouteName string
 	// Consumer is set by the auth plugin that identified the client.
 	Consumer *Consumer
 	// Served describes the answer; complete from the log phase on.

@@ -82,6 +82,8 @@ func (c *Ctx) Var(name string) (string, bool) {
 		return s.Start.Format("02/Jan/2006:15:04:05 -0700"), true
 	case "route_id":
 		return c.RouteID, c.RouteID != ""
+	case "route_name":
+		return c.RouteName, c.RouteName != ""
 	case "service_id":
 		return c.ServiceID, c.ServiceID != ""
 	case "consumer_name":
@@ -97,10 +99,19 @@ func (c *Ctx) Var(name string) (string, bool) {
 		v := c.Response.Header(strings.ReplaceAll(h, "_", "-"))
 		return v, v != ""
 	}
-	if c.Request == nil {
-		return "", false
+	if c.Request != nil {
+		if v, ok := c.Request.Var(name); ok {
+			return v, true
+		}
 	}
-	return c.Request.Var(name)
+	// Variables plugins set for later phases (ngx.var.x = ... in nginx;
+	// opentelemetry's set_ngx_var): string values stored with Set.
+	if v, ok := c.Get(name); ok {
+		if s, ok := v.(string); ok {
+			return s, true
+		}
+	}
+	return "", false
 }
 
 // seconds formats d as nginx formats times: seconds with millisecond
