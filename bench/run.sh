@@ -6,7 +6,7 @@
 #   BENCH_ROUNDS     interleaved rounds per scenario          [3]
 #   BENCH_WARMUP     seconds of un-measured wrk before a run  [1]
 #   BENCH_PROXIES    proxies to run (nginx must be included)  [nginx nginx-lua haproxy caddy sluice]
-#   BENCH_SCENARIOS  scenarios to run                         [small-c50 small-c100 16k-c50 routes1000-c50 keyauth-c50]
+#   BENCH_SCENARIOS  scenarios to run                         [small-c50 small-c100 16k-c50 routes1000-c50 keyauth-c50 prom-c50]
 #   BENCH_ROUTE_HIT  route N the 1,000-routes load hits       [500]
 #   BENCH_PROXY_CPU  core the proxy under test is pinned to  [0]
 #   BENCH_LOAD_CPU   core for wrk + upstream                  [1]
@@ -21,7 +21,7 @@ DURATION="${BENCH_DURATION:-10}"; DURATION="${DURATION%s}"
 ROUNDS="${BENCH_ROUNDS:-3}"
 WARMUP="${BENCH_WARMUP:-1}"; WARMUP="${WARMUP%s}"
 PROXIES="${BENCH_PROXIES:-nginx nginx-lua haproxy caddy sluice}"
-SCENARIOS="${BENCH_SCENARIOS:-small-c50 small-c100 16k-c50 routes1000-c50 keyauth-c50}"
+SCENARIOS="${BENCH_SCENARIOS:-small-c50 small-c100 16k-c50 routes1000-c50 keyauth-c50 prom-c50}"
 # The API key every client sends: the keyauth scenario's key-auth (sluice) and
 # shared-dict lookup (nginx + Lua) check it; the other proxies ignore it.
 BENCH_KEY=bench-key-0123456789
@@ -32,6 +32,7 @@ NROUTES=1000
 
 UP_PORT=18080
 STATUS_PORT=18089
+PROM_PORT=18086 # sluice's Prometheus exporter in the prom scenario
 declare -A PORT=([nginx]=18081 [nginx-lua]=18082 [haproxy]=18083 [caddy]=18084 [sluice]=18085)
 SMALL_BODY="sluice-bench-upstream-ok"
 CLK_TCK="$(getconf CLK_TCK)"
@@ -346,6 +347,9 @@ admin:
 control:
   listen: "off"
 EOF
+	if [ "$mode" = prom ]; then
+		printf 'plugin_attr:\n  prometheus:\n    export_addr: {ip: 127.0.0.1, port: %d}\n' "$PROM_PORT" >>"$d/sluice.yaml"
+	fi
 	{
 		if [ "$mode" = keyauth ]; then
 			printf 'consumers:\n  - username: jack\n    plugins:\n      key-auth:\n        key: "%s"\n' "$BENCH_KEY"
@@ -364,6 +368,9 @@ EOF
 			printf '  - id: "bench"\n    uri: /*\n    upstream_id: "1"\n'
 		elif [ "$mode" = keyauth ]; then
 			printf '  - id: "bench"\n    uri: /*\n    upstream_id: "1"\n    plugins:\n      key-auth: {}\n'
+		elif [ "$mode" = prom ]; then
+			# The other proxies proxy plainly: this measures what counting costs.
+			printf '  - id: "bench"\n    uri: /*\n    upstream_id: "1"\n    plugins:\n      prometheus: {}\n'
 		else
 			for ((i = 0; i < NROUTES; i++)); do
 				printf '  - id: "r%d"\n    uri: /r%d/*\n    upstream_id: "1"\n' "$i" "$i"
@@ -549,9 +556,9 @@ read -r -a PROXY_LIST <<<"$PROXIES"
 read -r -a SCENARIO_LIST <<<"$SCENARIOS"
 for p in "${PROXY_LIST[@]}"; do [ -n "${PORT[$p]:-}" ] || die "unknown proxy '$p' (known: ${!PORT[*]})"; done
 for sc in "${SCENARIO_LIST[@]}"; do
-	case "$sc" in small-c50 | small-c100 | 16k-c50 | routes1000-c50 | keyauth-c50) ;; *) die "unknown scenario '$sc'" ;; esac
+	case "$sc" in small-c50 | small-c100 | 16k-c50 | routes1000-c50 | keyauth-c50 | prom-c50) ;; *) die "unknown scenario '$sc'" ;; esac
 done
-for p in $UP_PORT $STATUS_PORT 18081 18082 18083 18084 18085; do
+for p in $UP_PORT $STATUS_PORT 18081 18082 18083 18084 18085 $PROM_PORT; do
 	if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$p/"; then die "port $p is already in use"; fi
 done
 
@@ -598,7 +605,7 @@ cat "$RUN_DIR/env.md" >&2
 printf 'scenario\tround\tproxy\tstatus\trequests\trps\tp99_us\tcpu_us_per_req\trss_kb\tproxy_cpu_pct\tproxy_core_busy_pct\tload_core_busy_pct\tupstream_cpu_pct\twrk_cpu_pct\tproxy_core_other_pct\tload_core_other_pct\tupstream_requests\treason\n' >"$RUN_DIR/raw.tsv"
 
 gen_upstream
-for mode in single many keyauth; do
+for mode in single many keyauth prom; do
 	for p in "${PROXY_LIST[@]}"; do
 		case "$p" in
 		nginx | nginx-lua) gen_nginx "$p" "$mode" ;;
@@ -611,7 +618,7 @@ for mode in single many keyauth; do
 done
 cp -r "$TMP/upstream/nginx.conf" "$RUN_DIR/upstream-nginx.conf"
 mkdir -p "$RUN_DIR/configs"
-(cd "$TMP" && tar cf - single many keyauth 2>/dev/null) | (cd "$RUN_DIR/configs" && tar xf -)
+(cd "$TMP" && tar cf - single many keyauth prom 2>/dev/null) | (cd "$RUN_DIR/configs" && tar xf -)
 
 runs=$((${#SCENARIO_LIST[@]} * ROUNDS * ${#PROXY_LIST[@]}))
 log "Running $runs runs of ${DURATION}s (+${WARMUP}s warm-up): about $(((runs * (2 * (DURATION + WARMUP) + 1) / 2 + 30 + 59) / 60)) min. Raw results: $RUN_DIR"
@@ -628,6 +635,7 @@ for sc in "${SCENARIO_LIST[@]}"; do
 	16k-c50) mode=single path=/files/16k.bin conns=50 exp="$TMP/upstream/html/files/16k.bin" ;;
 	routes1000-c50) mode=many path="/r$ROUTE_HIT/hello" conns=50 exp="$TMP/expected-small" ;;
 	keyauth-c50) mode=keyauth path=/hello conns=50 exp="$TMP/expected-small" ;;
+	prom-c50) mode=prom path=/hello conns=50 exp="$TMP/expected-small" ;;
 	*) die "unknown scenario $sc" ;;
 	esac
 	log ""

@@ -149,6 +149,10 @@ func serve(conf *config.Gateway, confPath string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if err := side.listenMetrics(conf, names, st, rt, gw, srv, log); err != nil {
+		side.close()
+		return err
+	}
 	if err := srv.Listen(); err != nil {
 		side.close()
 		return err
@@ -164,7 +168,8 @@ func serve(conf *config.Gateway, confPath string, log *slog.Logger) error {
 		addrs = append(addrs, a.String())
 	}
 	log.Info("sluice started", "version", version, "listen", strings.Join(addrs, ","), "engine", conf.Engine,
-		"store", conf.StoreType(), "admin", side.adminAddr(), "control", side.controlAddr())
+		"store", conf.StoreType(), "admin", side.adminAddr(), "control", side.controlAddr(),
+		"prometheus", side.metricsAddr())
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)

@@ -18,7 +18,10 @@ import (
 	"github.com/sluicegw/sluice/internal/admin"
 	"github.com/sluicegw/sluice/internal/config"
 	"github.com/sluicegw/sluice/internal/control"
+	"github.com/sluicegw/sluice/internal/metrics"
+	"github.com/sluicegw/sluice/internal/proxy"
 	"github.com/sluicegw/sluice/internal/runtime"
+	"github.com/sluicegw/sluice/internal/server"
 	"github.com/sluicegw/sluice/internal/store"
 	"github.com/sluicegw/sluice/plugin"
 )
@@ -77,10 +80,10 @@ func etcdTLS(e config.EtcdConfig) (*tls.Config, error) {
 	return conf, nil
 }
 
-// sideListeners are the Admin API and control API servers.
+// sideListeners are the Admin API, control API and Prometheus exporter servers.
 type sideListeners struct {
-	admin, control   *http.Server
-	adminL, controlL net.Listener
+	admin, control, metrics    *http.Server
+	adminL, controlL, metricsL net.Listener
 }
 
 func newSideListeners(conf *config.Gateway, st store.Store, rt *runtime.Runtime, plugins admin.PluginControl,
@@ -143,6 +146,9 @@ func (s *sideListeners) serve() {
 	if s.control != nil {
 		go func() { _ = s.control.Serve(s.controlL) }()
 	}
+	if s.metrics != nil {
+		go func() { _ = s.metrics.Serve(s.metricsL) }()
+	}
 }
 
 func (s *sideListeners) adminAddr() string   { return addrOf(s.adminL) }
@@ -156,7 +162,7 @@ func addrOf(l net.Listener) string {
 }
 
 func (s *sideListeners) shutdown(ctx context.Context) {
-	for _, hs := range []*http.Server{s.admin, s.control} {
+	for _, hs := range []*http.Server{s.admin, s.control, s.metrics} {
 		if hs != nil {
 			_ = hs.Shutdown(ctx)
 		}
@@ -164,7 +170,7 @@ func (s *sideListeners) shutdown(ctx context.Context) {
 }
 
 func (s *sideListeners) close() {
-	for _, l := range []net.Listener{s.adminL, s.controlL} {
+	for _, l := range []net.Listener{s.adminL, s.controlL, s.metricsL} {
 		if l != nil {
 			l.Close()
 		}
@@ -230,3 +236,83 @@ func (p *pluginControl) reload() error {
 	p.log.Info("plugin list reloaded", "plugins", len(names))
 	return nil
 }
+
+// listenMetrics opens the Prometheus exporter (plugin_attr.prometheus:
+// export_addr, export_uri...) when the prometheus plugin is enabled and
+// enable_export_server is on. A plugin list that enables prometheus later
+// (SIGHUP) does not start it: that takes a restart.
+func (s *sideListeners) listenMetrics(conf *config.Gateway, enabled []string, st store.Store, rt *runtime.Runtime,
+	gw *proxy.Gateway, srv *server.Server, log *slog.Logger) error {
+	attr, err := metrics.ParseAttr(conf.PluginAttr["prometheus"])
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(enabled, "prometheus") || !attr.EnableExportServer {
+		return nil
+	}
+	host, _ := os.Hostname()
+	src := metrics.Sources{
+		Routes: rt.Metrics(),
+		Conns: func() metrics.ConnStats {
+			c := srv.ConnStats()
+			return metrics.ConnStats{Active: c.Active, Accepted: c.Accepted, Handled: c.Handled, Reading: c.Reading,
+				Writing: c.Writing, Waiting: c.Waiting, Requests: gw.Requests()}
+		},
+		Revision: func() int64 {
+			if snap := rt.Load(); snap != nil {
+				return snap.Revision
+			}
+			return 0
+		},
+		Dicts: func() []metrics.DictStat {
+			reg := rt.SharedDicts()
+			var out []metrics.DictStat
+			for _, name := range reg.Names() {
+				if d, ok := reg.Get(name); ok {
+					out = append(out, metrics.DictStat{Name: name, Capacity: d.Capacity(), Free: d.FreeSpace()})
+				}
+			}
+			return out
+		},
+		Hostname: host,
+		Version:  version,
+	}
+	switch e := st.(type) {
+	case *store.Etcd:
+		src.StoreReachable = func() (bool, bool) { return e.Reachable(), true }
+	case *store.Embedded:
+		// The embedded store is in-process: always reachable. It reports 1
+		// so dashboards and alerts written for etcd keep working; a file
+		// store has no server and, like APISIX standalone, no such metric.
+		src.StoreReachable = func() (bool, bool) { return true, true }
+	}
+	src.Upstreams = func() []metrics.UpstreamHealth {
+		var out []metrics.UpstreamHealth
+		for _, us := range rt.HealthStatus() {
+			for _, n := range us.Nodes {
+				out = append(out, metrics.UpstreamHealth{Name: us.Name, IP: n.IP, Port: n.Port, Healthy: n.Healthy})
+			}
+		}
+		return out
+	}
+	h, err := metrics.NewHandler(attr, src, log.With("component", "prometheus"))
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", attr.Addr())
+	if err != nil {
+		if _, set := conf.PluginAttr["prometheus"]["export_addr"]; set {
+			return fmt.Errorf("plugin_attr.prometheus.export_addr %s: %w", attr.Addr(), err)
+		}
+		// The default address: prometheus is enabled unless the plugin list
+		// says otherwise, and a second gateway on the same machine (tests,
+		// development) must not fail to start over its metrics port.
+		log.Error("prometheus exporter not started: the default export_addr is taken; set plugin_attr.prometheus.export_addr",
+			"addr", attr.Addr(), "err", err)
+		return nil
+	}
+	s.metricsL, s.metrics = l, sideServer(h, log)
+	return nil
+}
+
+func (s *sideListeners) metricsAddr() string { return addrOf(s.metricsL) }

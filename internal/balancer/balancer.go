@@ -74,6 +74,13 @@ type Result struct {
 	// or timeout. ewma penalises such attempts instead of rewarding a fast
 	// refusal.
 	Failed bool
+	// Timeout says that a failure was a timeout (connect or read) rather
+	// than a refused, reset or broken connection; passive health checks
+	// count the two separately.
+	Timeout bool
+	// Status is the upstream response's status code, 0 when none arrived.
+	// Passive health checks classify it.
+	Status int
 }
 
 // Picker chooses a node for each attempt of a request. Implementations are safe
@@ -112,6 +119,10 @@ type Spec struct {
 	Key string
 	// Nodes are the upstream's targets.
 	Nodes []Node
+	// Health, when set, keeps unhealthy nodes out of Pick and receives every
+	// attempt's outcome from Done. Its indices are Node.Index values, i.e.
+	// Nodes sorted by descending priority (stable).
+	Health Health
 }
 
 // group is the set of nodes sharing one priority: nodes[lo:hi] of the picker.
@@ -137,8 +148,9 @@ type picker struct {
 	// and ewma read them, so roundrobin and chash skip the shared writes.
 	track bool
 	// ewma says whether Done feeds latency into the node's score.
-	ewma bool
-	reg  *Registry
+	ewma   bool
+	reg    *Registry
+	health Health
 }
 
 // New builds the Picker for spec, reusing state kept in reg for nodes that
@@ -154,7 +166,7 @@ func New(spec Spec, reg *Registry) (Picker, error) {
 	if reg == nil {
 		reg = NewRegistry()
 	}
-	p := &picker{nodes: nodes, reg: reg}
+	p := &picker{nodes: nodes, reg: reg, health: spec.Health}
 	var mk func(g *group) selector
 	switch spec.Type {
 	case "", TypeRoundRobin:
@@ -230,6 +242,13 @@ const maxNodes = 1 << 16
 
 // Pick implements Picker.
 func (p *picker) Pick(req VarSource, tried Tried) (*Node, error) {
+	if p.health != nil {
+		// tried is this call's copy: unhealthy nodes are skipped as if
+		// tried, without touching the caller's set.
+		if m := p.health.Down(); m != nil {
+			tried.exclude(m)
+		}
+	}
 	for gi := range p.groups {
 		g := &p.groups[gi]
 		i := g.sel.pick(req, tried)
@@ -246,13 +265,19 @@ func (p *picker) Pick(req VarSource, tried Tried) (*Node, error) {
 
 // Done implements Picker.
 func (p *picker) Done(n *Node, res Result) {
-	if !p.track || n == nil {
+	if n == nil || !p.track && p.health == nil {
 		return
 	}
 	i := n.index
 	// A node from another picker (or a copy) would corrupt another node's
 	// counts; ignoring it is the lesser harm.
 	if i < 0 || i >= len(p.nodes) || &p.nodes[i] != n {
+		return
+	}
+	if p.health != nil {
+		p.health.Observe(i, res)
+	}
+	if !p.track {
 		return
 	}
 	st := p.states[i]

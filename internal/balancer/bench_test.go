@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -59,3 +60,55 @@ func BenchmarkPick(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPickHealth is BenchmarkPick with a health checker attached and one
+// node down: the mask check must keep Pick lock-free and allocation-free.
+func BenchmarkPickHealth(b *testing.B) {
+	for _, typ := range []string{TypeRoundRobin, TypeCHash, TypeLeastConn, TypeEWMA} {
+		for _, size := range []int{3, 100} {
+			weights := make([]int, size)
+			for i := range weights {
+				weights[i] = 1 + i%5
+			}
+			h := &benchHealth{}
+			down := []int{1}
+			if size > 64 {
+				down = append(down, 70)
+			}
+			h.down.Store(NewMask(down))
+			p, err := New(Spec{UpstreamKey: "u", Type: typ, Key: "remote_addr", Nodes: mkNodes(weights...), Health: h}, NewRegistry())
+			if err != nil {
+				b.Fatal(err)
+			}
+			var req VarSource = vars{"remote_addr": "192.0.2.44"}
+			res := Result{Latency: time.Millisecond, Status: 200}
+			b.Run(fmt.Sprintf("%s/%d", typ, size), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					n, _ := p.Pick(req, Tried{})
+					p.Done(n, res)
+				}
+			})
+			b.Run(fmt.Sprintf("%s/%d/parallel", typ, size), func(b *testing.B) {
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						n, _ := p.Pick(req, Tried{})
+						p.Done(n, res)
+					}
+				})
+			})
+		}
+	}
+}
+
+// benchHealth is a Health with a fixed mask whose Observe does what a
+// checker's fast path does for a healthy outcome: one atomic load.
+type benchHealth struct {
+	down  atomic.Pointer[Mask]
+	state atomic.Uint32
+}
+
+func (h *benchHealth) Down() *Mask { return h.down.Load() }
+
+func (h *benchHealth) Observe(int, Result) { _ = h.state.Load() }

@@ -90,6 +90,29 @@ func (r *roundRobin) pick(_ VarSource, tried Tried) int {
 	if tried.n == 0 || !tried.has(id) {
 		return id
 	}
+	if tried.skip != nil {
+		return r.skipDown(slot, tried)
+	}
+	return r.skipTried(slot, tried)
+}
+
+// skipDown moves past excluded nodes when a health mask is in play by taking
+// the next slots of the shared position, instead of walking from slot as
+// skipTried does: an unhealthy node's slots are then spread over the other
+// nodes in schedule order rather than all handed to its successor (with
+// equal weights, two of three nodes would otherwise split 1:2).
+func (r *roundRobin) skipDown(slot uint64, tried Tried) int {
+	if !anyUntried(r.ids, tried) {
+		return -1
+	}
+	period := uint64(len(r.sched))
+	for range period {
+		slot = (r.pos.n.Add(1) - 1) % period
+		if id := r.ids[r.sched[slot]]; !tried.has(id) {
+			return id
+		}
+	}
+	// Concurrent picks took the free slots meanwhile: walk instead.
 	return r.skipTried(slot, tried)
 }
 

@@ -9,6 +9,9 @@ type Tried struct {
 	low  uint64   // nodes 0..63
 	high []uint64 // nodes 64 and up, allocated on demand
 	n    int
+	// skip holds, in Pick's own copy only, the health mask merged in (its
+	// nodes 64 and up are read from it; see exclude); callers never set it.
+	skip *Mask
 }
 
 // Len reports how many nodes have been tried.
@@ -19,6 +22,7 @@ func (t *Tried) Reset() {
 	t.low = 0
 	clear(t.high)
 	t.n = 0
+	t.skip = nil
 }
 
 // Add records n, a node returned by Pick, as tried.
@@ -34,7 +38,10 @@ func (t *Tried) has(i int) bool {
 		return t.low&(1<<uint(i)) != 0
 	}
 	w := i/64 - 1
-	return w < len(t.high) && t.high[w]&(1<<uint(i%64)) != 0
+	if w < len(t.high) && t.high[w]&(1<<uint(i%64)) != 0 {
+		return true
+	}
+	return t.skip != nil && t.skip.Has(i)
 }
 
 // add records node i as tried.

@@ -352,8 +352,11 @@ func (w *walker) object(v any, t reflect.Type, path string) any {
 		}
 		m[k] = w.check(m[k], ft, join(path, k))
 	}
-	if t == reflect.TypeFor[KeepalivePool]() {
+	switch t {
+	case reflect.TypeFor[KeepalivePool]():
 		keepaliveDefaults(m)
+	case reflect.TypeFor[HealthChecks]():
+		checksDefaults(m)
 	}
 	return m
 }

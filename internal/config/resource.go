@@ -73,7 +73,7 @@ type Upstream struct {
 	DiscoveryArgs map[string]any    `json:"discovery_args,omitempty"`
 	HashOn        string            `json:"hash_on,omitempty"` // vars (default), header, cookie, consumer, vars_combinations
 	Key           string            `json:"key,omitempty"`
-	Checks        json.RawMessage   `json:"checks,omitempty"`
+	Checks        *HealthChecks     `json:"checks,omitempty"`
 	Retries       *int              `json:"retries,omitempty"`
 	RetryTimeout  *float64          `json:"retry_timeout,omitempty"`
 	Timeout       *Timeout          `json:"timeout,omitempty"`

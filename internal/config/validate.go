@@ -2,7 +2,6 @@ package config
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/netip"
 	"slices"
 	"strings"
@@ -293,34 +292,6 @@ func validateTimeout(p string, t *Timeout, es *FieldErrors) {
 }
 
 func sortedStringKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
-// validateChecks applies the top-level shape of APISIX's health checker schema: an
-// object with "active" and optionally "passive" and nothing else. The health
-// check package validates the inside when it builds checkers.
-func validateChecks(p string, raw json.RawMessage, es *FieldErrors) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
-		es.add(p, "must be an object")
-		return
-	}
-	if _, ok := m["active"]; !ok {
-		es.add(join(p, "active"), "is required")
-	}
-	for _, k := range sortedRawKeys(m) {
-		if k != "active" && k != "passive" {
-			es.add(join(p, k), "unknown field")
-		}
-	}
-}
-
-func sortedRawKeys(m map[string]json.RawMessage) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

@@ -45,7 +45,7 @@ func validateUpstream(u *Upstream, p string, es *FieldErrors) {
 			es.add(join(kp, "requests"), "must be >= 1")
 		}
 	}
-	if len(u.Checks) > 0 {
+	if u.Checks != nil {
 		validateChecks(join(p, "checks"), u.Checks, es)
 	}
 

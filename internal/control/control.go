@@ -36,6 +36,8 @@ func New(rt *runtime.Runtime, storeType string, store StoreStatus) *Handler {
 	// Upstream keys hold slashes ("upstreams/1", "routes/r1/upstream").
 	h.mux.HandleFunc("GET /v1/upstream/{key...}", h.upstream)
 	h.mux.HandleFunc("GET /v1/schema", h.schema)
+	h.mux.HandleFunc("GET /v1/healthcheck", h.healthchecks)
+	h.mux.HandleFunc("GET /v1/healthcheck/{type}/{id}", h.healthcheck)
 	return h
 }
 

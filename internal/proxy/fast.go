@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluicegw/sluice/internal/accesslog"
 	"github.com/sluicegw/sluice/internal/h1"
+	"github.com/sluicegw/sluice/internal/metrics"
 	"github.com/sluicegw/sluice/internal/pipeline"
 	"github.com/sluicegw/sluice/internal/runtime"
 	"github.com/sluicegw/sluice/plugin"
@@ -65,6 +66,9 @@ type fastConn struct {
 	pctx           plugin.Ctx
 	preq           fastPluginRequest
 	presp          fastPluginResponse
+	// metrics counts the request after the log phase (prometheus); nil
+	// when nothing asks for it.
+	metrics *metrics.RouteMetrics
 	// upStart is when the last upstream attempt began (Served.UpstreamStart).
 	upStart time.Time
 	// continued is set once "100 Continue" went to the client.
@@ -268,7 +272,8 @@ func (c *fastConn) serveRequest() bool {
 	e := &c.entry
 	*e = accesslog.Entry{Time: start, Client: v.remoteAddr, Method: v.method, Host: bstr(req.Host), URI: bstr(req.RequestURI)}
 	keep := req.KeepAlive
-	c.chain = nil
+	c.chain, c.metrics = nil, nil
+	c.g.requests.Add(1)
 	v.remoteIP, v.remoteAddr, v.remotePort = c.connIP, c.connAddr, c.connPort
 	e.Client = v.remoteAddr
 	status, n, keep := c.route(keep)
@@ -276,6 +281,13 @@ func (c *fastConn) serveRequest() bool {
 	if c.chain != nil {
 		c.fillServed(start)
 		c.chain.Log(&c.pctx)
+	}
+	if c.metrics != nil {
+		if c.chain == nil { // no route matched: the context was not set up
+			c.pctx.Reset(nil)
+			c.fillServed(start)
+		}
+		c.metrics.Observe(&c.pctx)
 	}
 	if c.g.access != nil {
 		c.g.access.Log(e)
@@ -329,6 +341,9 @@ func (c *fastConn) route(keep bool) (status int, n int64, keepAlive bool) {
 		route, ok = snap.Router.Match(&c.view)
 	}
 	if !ok {
+		if snap != nil {
+			c.metrics = snap.NoRouteMetrics
+		}
 		// The body was not read; only a request without one leaves the
 		// connection in a known state.
 		keep = keep && c.reqHasNoBody()
@@ -338,6 +353,7 @@ func (c *fastConn) route(keep bool) (status int, n int64, keepAlive bool) {
 	keepAfterExit := func() bool { return keep && (c.reqHasNoBody() || c.reqBody.Done()) }
 	c.entry.RouteID = route.ID
 	c.chain = route.Chain
+	c.metrics = route.Metrics
 	c.consumerChains = route.ConsumerChains
 	c.continued = false
 	c.reqBody.Limits = c.opts.Limits
@@ -345,7 +361,7 @@ func (c *fastConn) route(keep bool) (status int, n int64, keepAlive bool) {
 	if c.chain != nil {
 		c.preq.reset(c)
 		c.pctx.Reset(&c.preq)
-		c.pctx.RouteID, c.pctx.ServiceID = route.ID, route.ServiceID
+		c.pctx.RouteID, c.pctx.ServiceID, c.pctx.RouteName = route.ID, route.ServiceID, route.Name
 		c.pctx.Served.Start = c.entry.Time
 		if e := c.runRequestPhases(); e != nil {
 			keep = keepAfterExit()

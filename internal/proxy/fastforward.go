@@ -57,7 +57,7 @@ func (c *fastConn) forward(route *runtime.Route, structural, keep bool) (int, in
 		c.upStart = upStart
 		uc, err := c.exchange(up, t, tm, structural, upgrade, hasBody)
 		if err != nil {
-			up.Picker.Done(node, balancer.Result{Latency: time.Since(upStart), Failed: true})
+			up.Picker.Done(node, balancer.Result{Latency: time.Since(upStart), Failed: true, Timeout: isTimeoutErr(err)})
 			c.entry.UpstreamLatency = time.Since(upStart)
 			var de *dialError
 			if errors.As(err, &de) && attempt < up.Retries &&
@@ -90,7 +90,7 @@ func (c *fastConn) forward(route *runtime.Route, structural, keep bool) (int, in
 		c.entry.UpstreamLatency = time.Since(upStart)
 		// Done after the body: least_conn counts a streaming response as in
 		// flight until it ends, as nginx's least_conn counts connections.
-		up.Picker.Done(node, balancer.Result{Latency: headLatency})
+		up.Picker.Done(node, balancer.Result{Latency: headLatency, Status: c.resp.StatusCode})
 		return s, n, k
 	}
 }

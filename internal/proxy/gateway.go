@@ -6,6 +6,7 @@ package proxy
 
 import (
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/sluicegw/sluice/internal/accesslog"
 	"github.com/sluicegw/sluice/internal/runtime"
@@ -19,7 +20,13 @@ type Gateway struct {
 	// maxBody is limits.max_body_bytes for the net/http engine (the fast
 	// engine has it in FastOptions); 0 means unlimited.
 	maxBody int64
+	// requests counts client requests on both engines (nginx's stub_status
+	// "requests", apisix_http_requests_total).
+	requests atomic.Uint64
 }
+
+// Requests returns how many client requests the gateway has received.
+func (g *Gateway) Requests() uint64 { return g.requests.Load() }
 
 // SetMaxBodyBytes bounds request bodies on the net/http engine; 0 means
 // unlimited. Call it before serving.

@@ -29,6 +29,7 @@ var copyBufPool = sync.Pool{New: func() any { b := make([]byte, copyBufSize); re
 // every client when the gateway runs with engine "std".
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	g.requests.Add(1)
 	rawPath := r.RequestURI
 	if i := strings.IndexByte(rawPath, '?'); i >= 0 {
 		rawPath = rawPath[:i]
@@ -75,6 +76,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		status, bytes = writeStdError(w, http.StatusNotFound, "application/json", body404)
+		if snap != nil && snap.NoRouteMetrics != nil {
+			// APISIX counts unmatched requests when a global rule has prometheus.
+			var pc plugin.Ctx
+			pc.Served = plugin.Served{Start: start, Status: status, BodyBytesSent: bytes,
+				BytesSent: bytes + headerSize(w.Header()), RequestLength: stdRequestLength(r), Latency: time.Since(start)}
+			snap.NoRouteMetrics.Observe(&pc)
+		}
 		return
 	}
 	entry.RouteID = route.ID
@@ -83,7 +91,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		sp = &stdPlugins{chain: route.Chain, consumers: route.ConsumerChains}
 		sp.req.q = &q
 		sp.ctx.Reset(&sp.req)
-		sp.ctx.RouteID, sp.ctx.ServiceID = route.ID, route.ServiceID
+		sp.ctx.RouteID, sp.ctx.ServiceID, sp.ctx.RouteName = route.ID, route.ServiceID, route.Name
 		sp.ctx.Served.Start = start
 		defer func() {
 			// The consumer's chain, if it switched.
@@ -94,6 +102,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				UpstreamStart: sp.upStart, UpstreamLatency: entry.UpstreamLatency,
 			}
 			sp.chain.Log(&sp.ctx)
+			if route.Metrics != nil {
+				route.Metrics.Observe(&sp.ctx)
+			}
 		}()
 		if e := sp.runRequestPhases(); e != nil {
 			status, bytes = sp.writeExit(w, e)
@@ -296,7 +307,8 @@ func (g *Gateway) forwardStd(w http.ResponseWriter, r *http.Request, q *stdReque
 		if err != nil {
 			watchdog.Stop()
 			cancel()
-			up.Picker.Done(node, balancer.Result{Latency: time.Since(upStart), Failed: true})
+			up.Picker.Done(node, balancer.Result{Latency: time.Since(upStart), Failed: true,
+				Timeout: timedOut.Load() || isTimeout(err)})
 			entry.UpstreamLatency = time.Since(upStart)
 			if isDialError(err) && attempt < up.Retries && (body == nil || !body.read.Load()) &&
 				(retryDeadline.IsZero() || time.Now().Before(retryDeadline)) && r.Context().Err() == nil {
@@ -338,7 +350,7 @@ func (g *Gateway) forwardStd(w http.ResponseWriter, r *http.Request, q *stdReque
 		cancel()
 		// Done before any abort: least_conn and ewma count this attempt as
 		// finished either way.
-		up.Picker.Done(node, balancer.Result{Latency: time.Since(upStart), Failed: aborted})
+		up.Picker.Done(node, balancer.Result{Latency: time.Since(upStart), Failed: aborted, Status: resp.StatusCode})
 		entry.UpstreamLatency = time.Since(upStart)
 		return resp.StatusCode, n, aborted
 	}

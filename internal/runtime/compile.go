@@ -15,6 +15,8 @@ import (
 	"github.com/sluicegw/sluice/internal/balancer"
 	"github.com/sluicegw/sluice/internal/config"
 	"github.com/sluicegw/sluice/internal/expr"
+	"github.com/sluicegw/sluice/internal/health"
+	"github.com/sluicegw/sluice/internal/metrics"
 	"github.com/sluicegw/sluice/internal/pipeline"
 	"github.com/sluicegw/sluice/internal/router"
 	"github.com/sluicegw/sluice/internal/store"
@@ -39,6 +41,12 @@ type Deps struct {
 	// Lasting keeps plugin objects across configurations; nil in
 	// validation-only compiles.
 	Lasting *plugin.Lasting
+	// Metrics keeps routes' metrics handles across configurations; nil in
+	// validation-only compiles.
+	Metrics *metrics.Registry
+	// Health runs upstream health checks; nil in validation-only compiles,
+	// which therefore start no checker.
+	Health *health.Registry
 }
 
 // ResourcesFromListing decodes a store listing into typed resources.
@@ -80,6 +88,7 @@ func Compile(res *config.Resources, rev int64, deps Deps) (*Snapshot, error) {
 		return nil, err
 	}
 	c := compiler{deps: deps, upstreams: make(map[string]*upstream.Upstream), plugins: plugins}
+	c.metrics = newMetricsBuilder(deps.Metrics, plugins)
 	services := make(map[string]*config.Service, len(res.Services))
 	for i := range res.Services {
 		services[res.Services[i].ID] = &res.Services[i]
@@ -129,6 +138,7 @@ func Compile(res *config.Resources, rev int64, deps Deps) (*Snapshot, error) {
 		return nil, fmt.Errorf("building router: %w", err)
 	}
 	snap.Router = rt
+	snap.NoRouteMetrics = c.metrics.noRoute()
 	snap.upstreamKeys = c.keys
 	sort.Slice(snap.Routes, func(i, j int) bool { return snap.Routes[i].ID < snap.Routes[j].ID })
 	return snap, nil
@@ -139,6 +149,7 @@ type compiler struct {
 	upstreams map[string]*upstream.Upstream
 	keys      []string // balancer state keys of every compiled upstream
 	plugins   *pluginSet
+	metrics   *metricsBuilder
 	errs      []error
 }
 
@@ -214,6 +225,7 @@ func (c *compiler) route(r *config.Route, services map[string]*config.Service,
 		}
 		entry.Vars = e
 	}
+	cr.Metrics = c.metrics.route(r, svc, entry.URIs, entry.Hosts)
 	return cr, entry, nil
 }
 
@@ -292,6 +304,7 @@ func (c *compiler) upstream(u *config.Upstream, key string) (*upstream.Upstream,
 		HashOn:      u.HashOn,
 		Key:         u.Key,
 		Nodes:       nodes,
+		Health:      c.health(key, u, nodes),
 	}, c.deps.Balancers)
 	if err != nil {
 		return nil, fmt.Errorf("balancer: %w", err)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/sluicegw/sluice/internal/balancer"
+	"github.com/sluicegw/sluice/internal/health"
+	"github.com/sluicegw/sluice/internal/metrics"
 	"github.com/sluicegw/sluice/internal/store"
 	"github.com/sluicegw/sluice/internal/upstream"
 	"github.com/sluicegw/sluice/plugin"
@@ -28,6 +30,8 @@ type Runtime struct {
 	started   atomic.Bool
 	dicts     *shdict.Registry
 	lasting   *plugin.Lasting
+	metrics   *metrics.Registry
+	health    *health.Registry
 }
 
 // New returns a Runtime reading from st. Call Run to load and follow changes.
@@ -41,8 +45,14 @@ func New(st store.Store, defaults Defaults, log *slog.Logger) *Runtime {
 		recompile: make(chan struct{}, 1),
 		dicts:     shdict.NewRegistry(),
 		lasting:   plugin.NewLasting(log),
+		metrics:   newMetricsRegistry(defaults.PluginAttr),
+		health:    health.NewRegistry(log),
 	}
 }
+
+// Metrics is the registry of routes' metrics handles (the prometheus
+// exporter walks it).
+func (r *Runtime) Metrics() *metrics.Registry { return r.metrics }
 
 // SharedDicts is the gateway's registry of shared dicts.
 func (r *Runtime) SharedDicts() *shdict.Registry { return r.dicts }
@@ -113,7 +123,7 @@ func (r *Runtime) Swap(snap *Snapshot) { r.current.Store(snap) }
 // Deps exposes the registries for compiles that should share state.
 func (r *Runtime) Deps() Deps {
 	return Deps{Balancers: r.balancers, Upstreams: r.upstreams, Defaults: r.defaults, EnabledPlugins: r.pluginEnabled,
-		SharedDicts: r.dicts, Lasting: r.lasting}
+		SharedDicts: r.dicts, Lasting: r.lasting, Metrics: r.metrics, Health: r.health}
 }
 
 // Run loads the store and follows its changes until ctx ends. A listing that
@@ -140,6 +150,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			r.upstreams.Close()
 			r.lasting.Close()
+			r.health.Close()
 			return nil
 		case now := <-reap.C:
 			r.upstreams.ReapIdle(now)
@@ -209,12 +220,16 @@ func (r *Runtime) apply(l store.Listing) {
 	if err == nil {
 		r.upstreams.BeginCompile()
 		r.lasting.BeginCompile()
+		r.metrics.BeginCompile()
+		r.health.BeginCompile()
 		var snap *Snapshot
 		snap, err = Compile(res, l.Revision, r.Deps())
 		if err == nil {
 			r.current.Store(snap)
 			r.upstreams.Sweep()
 			r.lasting.Sweep()
+			r.metrics.Sweep()
+			r.health.Commit()
 			r.balancers.Retain(snap.upstreamKeys)
 			r.log.Info("configuration applied", "revision", l.Revision, "routes", len(snap.Routes))
 			return

@@ -6,6 +6,7 @@ package runtime
 import (
 	"time"
 
+	"github.com/sluicegw/sluice/internal/metrics"
 	"github.com/sluicegw/sluice/internal/pipeline"
 	"github.com/sluicegw/sluice/internal/router"
 	"github.com/sluicegw/sluice/internal/upstream"
@@ -17,6 +18,9 @@ type Snapshot struct {
 	Router   *router.Router[*Route]
 	// Routes lists every compiled route, in id order, for introspection.
 	Routes []*Route
+	// NoRouteMetrics counts requests no route matched, when a global rule
+	// has the prometheus plugin (APISIX does); nil otherwise.
+	NoRouteMetrics *metrics.RouteMetrics
 
 	upstreamKeys []string
 }
@@ -37,6 +41,9 @@ type Route struct {
 	// Timeouts already resolves route.timeout over upstream.timeout over the
 	// gateway defaults.
 	Timeouts upstream.Timeouts
+	// Metrics counts the route's requests when its chain has the prometheus
+	// plugin; nil otherwise. The engines call Observe after the log phase.
+	Metrics *metrics.RouteMetrics
 }
 
 // Defaults are the gateway-level values a resource may leave unset.

@@ -40,6 +40,7 @@ type Server struct {
 	draining  atomic.Bool
 	closing   bool
 	wg        sync.WaitGroup
+	stats     connStats
 }
 
 // New prepares listeners' settings from conf; call Listen then Serve.
@@ -94,6 +95,7 @@ func (s *Server) newHTTPServer(tlsConn bool) *http.Server {
 		IdleTimeout:       time.Duration(s.conf.Timeouts.Idle),
 		MaxHeaderBytes:    s.conf.Limits.MaxHeaderBytes + s.conf.Limits.MaxRequestLine,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		ConnState:         s.connState,
 	}
 	if tlsConn {
 		hs.TLSConfig = s.tlsCfg
@@ -175,6 +177,7 @@ func (s *Server) acceptLoop(l *taggedListener) {
 			continue
 		}
 		backoff = 0
+		s.stats.accepted.Add(1)
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
 		}
@@ -183,6 +186,7 @@ func (s *Server) acceptLoop(l *taggedListener) {
 }
 
 func (s *Server) handleConn(nc net.Conn, isTLS bool) {
+	s.stats.handled.Add(1)
 	std := s.conf.Engine == config.EngineStd
 	if isTLS {
 		tc := tls.Server(nc, s.tlsCfg)
