@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # The test command (README): installs what the tests need on a fresh Debian
-# machine (curl, and etcd-server for the etcd store and cluster tests; the
-# tests start their own etcd processes on free loopback ports), then runs
-# every test with the race detector.
+# machine (curl; etcd-server for the etcd store and cluster tests; and
+# redis-server, which also provides redis-cli, for limit-count's Redis and
+# Redis Cluster tests; the tests start their own etcd and redis-server
+# processes on free loopback ports), then runs every test with the race
+# detector.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 need=()
 command -v curl >/dev/null || need+=(curl)
 command -v etcd >/dev/null || need+=(etcd-server)
+{ command -v redis-server >/dev/null && command -v redis-cli >/dev/null; } || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing: ${need[*]} (install with: sudo apt-get install -y ${need[*]})" >&2
@@ -19,5 +22,12 @@ if [ ${#need[@]} -gt 0 ]; then
   # Debian may start its etcd service on install: the tests need none.
   if [ -x /etc/init.d/etcd ]; then /etc/init.d/etcd stop >/dev/null 2>&1 || true; fi
   pkill -x etcd 2>/dev/null || true
+  # Likewise Debian starts redis-server's service on install (port 6379);
+  # only stopped when this run installed it, so a Redis already in use stays.
+  if [[ " ${need[*]} " == *" redis-server "* ]]; then
+    if [ -x /etc/init.d/redis-server ]; then /etc/init.d/redis-server stop >/dev/null 2>&1 || true; fi
+    if command -v systemctl >/dev/null 2>&1; then systemctl stop redis-server >/dev/null 2>&1 || true; fi
+    pkill -x redis-server 2>/dev/null || true
+  fi
 fi
 go test -race "$@" ./...

@@ -17,6 +17,7 @@ import (
 	_ "github.com/sluicegw/sluice/plugins/ip-restriction"
 	_ "github.com/sluicegw/sluice/plugins/jwt-auth"
 	_ "github.com/sluicegw/sluice/plugins/key-auth"
+	_ "github.com/sluicegw/sluice/plugins/limit-count"
 	_ "github.com/sluicegw/sluice/plugins/mocking"
 	_ "github.com/sluicegw/sluice/plugins/opentelemetry"
 	_ "github.com/sluicegw/sluice/plugins/prometheus"

@@ -1,0 +1,319 @@
+// Package limitcount implements APISIX's limit-count plugin: at most count
+// requests per key in each time_window, counted in the gateway's memory
+// (policy local) or in Redis / Redis Cluster, shared by every gateway that
+// uses it.
+//
+// The counters sit behind the limiter interface: a request costs one
+// take(key). A batched cluster mode (a local share per node, synced to Redis
+// in the background: APISIX's sync_interval) fits behind the same interface
+// without touching the plugin's request path.
+package limitcount
+
+import (
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicegw/sluice/plugin"
+	"github.com/sluicegw/sluice/plugin/ngxtmpl"
+)
+
+// Name and Priority are APISIX's.
+const (
+	Name     = "limit-count"
+	Priority = 1002
+)
+
+func init() {
+	plugin.Register(plugin.Descriptor{
+		Name:      Name,
+		Priority:  Priority,
+		NewConfig: func() plugin.Config { return NewConfig() },
+		New:       func(cfg plugin.Config, deps plugin.Deps) (any, error) { return newLimitCount(cfg.(*Config), deps) },
+	})
+}
+
+// Response headers, as APISIX names them by default.
+const (
+	headerLimit     = "X-RateLimit-Limit"
+	headerRemaining = "X-RateLimit-Remaining"
+	headerReset     = "X-RateLimit-Reset"
+)
+
+// ctxKey carries a request's quota from Access to HeaderFilter.
+const ctxKey = "limit-count.quota"
+
+// failExit is APISIX's answer when the counter store fails and
+// allow_degradation is off.
+var failExit = plugin.JSONExit(http.StatusInternalServerError, `{"error_msg":"failed to limit count"}`)
+
+// limitCount is a built instance. It is immutable except for its scope
+// cache; counters live in the store it points to, which outlives it.
+type limitCount struct {
+	keyType     string
+	key         string
+	tmpl        ngxtmpl.Template
+	showHeaders bool
+	degrade     bool
+	limitStr    string
+	reject      *plugin.Exit
+
+	// local holds the local tables (policy local); redis is the Redis
+	// limiter (policies redis and redis-cluster; nil in a validation-only
+	// build, which never serves).
+	local *localStore
+	redis *redisLimiter
+
+	// group, when set, is the only scope: routes of a group share it.
+	group *scope
+	// fp is the configuration's fingerprint (Config.fingerprint).
+	fp string
+	// last caches the scope of the route seen last: an instance nearly
+	// always serves one route, so a request usually skips the map.
+	last atomic.Pointer[scope]
+}
+
+// limiter counts requests per key. Its implementations are the local table
+// and the Redis script; a batched mode (a local share per node, synced to
+// Redis in the background) would be a third, chosen in newLimitCount.
+type limiter interface {
+	// take counts cost requests under key at time at (the request's
+	// start; zero: now). An error means the counter store could not
+	// answer in time; the plugin then degrades or rejects.
+	take(key string, cost int64, at time.Time) (verdict, error)
+	// failed records a request take could not count.
+	failed(err error, passed bool)
+}
+
+// scope is where one route's (or one group's) counters live: a limiter and
+// the prefix that separates its keys from other routes' (empty for local
+// tables, which are per route already).
+type scope struct {
+	route  string
+	lim    limiter
+	prefix string
+}
+
+// localStore holds the local tables of every route (or the group) using
+// one configuration. It is kept in Deps.Lasting under the configuration's
+// fingerprint, so counters survive reloads that leave the configuration
+// unchanged and start afresh when it changes.
+type localStore struct {
+	limit   int64
+	window  time.Duration
+	maxKeys int64
+	scopes  sync.Map // route id ("" for a group) -> *scope
+}
+
+func (s *localStore) scope(route string) *scope {
+	if v, ok := s.scopes.Load(route); ok {
+		return v.(*scope)
+	}
+	route = strings.Clone(route) // kept: must not be a view of request memory
+	v, _ := s.scopes.LoadOrStore(route, &scope{route: route, lim: newTable(s.limit, s.window, s.maxKeys)})
+	return v.(*scope)
+}
+
+func newLimitCount(c *Config, deps plugin.Deps) (*limitCount, error) {
+	p := &limitCount{
+		keyType:     c.KeyType,
+		key:         c.Key,
+		showHeaders: c.ShowLimitQuotaHeader,
+		degrade:     c.AllowDegradation,
+		limitStr:    strconv.FormatInt(*c.Count, 10),
+		reject:      rejectExit(c),
+		fp:          c.fingerprint(),
+	}
+	if c.KeyType == "var_combination" {
+		p.tmpl = ngxtmpl.Compile(c.Key)
+	}
+	if c.Policy == PolicyLocal {
+		build := func() (any, error) {
+			return &localStore{limit: *c.Count, window: time.Duration(*c.TimeWindow) * time.Second, maxKeys: defaultMaxKeys}, nil
+		}
+		o, err := deps.Lasting.Get("limit-count/local/"+p.fp, build)
+		if err != nil {
+			return nil, err
+		}
+		if o == nil { // validation-only compile: a private store
+			o, _ = build()
+		}
+		p.local = o.(*localStore)
+		if c.Group != nil {
+			p.group = p.local.scope("")
+		}
+		return p, nil
+	}
+	o, err := deps.Lasting.Get(backendKey(c), func() (any, error) { return newRedisBackend(c, slog.Default()), nil })
+	if err != nil {
+		return nil, err
+	}
+	if o == nil {
+		return p, nil // validation-only compile: never serves, never connects
+	}
+	p.redis = &redisLimiter{b: o.(*redisBackend), limit: *c.Count, window: *c.TimeWindow * 1000}
+	if c.Group != nil {
+		p.group = &scope{lim: p.redis, prefix: keyPrefix + "group:" + *c.Group + ":" + p.fp + ":"}
+	}
+	return p, nil
+}
+
+// rejectExit is the answer to a request over the limit: {"error_msg": msg}
+// with rejected_msg, else the bare status with nginx's error page, as
+// APISIX answers.
+func rejectExit(c *Config) *plugin.Exit {
+	if c.RejectedMsg != nil {
+		return plugin.JSONExit(c.RejectedCode, `{"error_msg":`+strconv.Quote(*c.RejectedMsg)+`}`)
+	}
+	title := strconv.Itoa(c.RejectedCode) + " " + statusText(c.RejectedCode)
+	page := "<html>\r\n<head><title>" + title + "</title></head>\r\n<body>\r\n<center><h1>" + title +
+		"</h1></center>\r\n<hr><center>sluice</center>\r\n</body>\r\n</html>\r\n"
+	return &plugin.Exit{Status: c.RejectedCode, Headers: []plugin.Header{{Name: "Content-Type", Value: "text/html"}}, Body: []byte(page)}
+}
+
+// statusText is nginx's reason phrase where it differs from Go's.
+func statusText(code int) string {
+	if code == http.StatusServiceUnavailable {
+		return "Service Temporarily Unavailable"
+	}
+	return http.StatusText(code)
+}
+
+// scopeFor returns the counters of route (or of the group).
+func (p *limitCount) scopeFor(route string) *scope {
+	if p.group != nil {
+		return p.group
+	}
+	if s := p.last.Load(); s != nil && s.route == route {
+		return s
+	}
+	var s *scope
+	if p.local != nil {
+		s = p.local.scope(route)
+	} else {
+		route = strings.Clone(route)
+		s = &scope{route: route, lim: p.redis, prefix: keyPrefix + "route:" + route + ":" + p.fp + ":"}
+	}
+	p.last.Store(s)
+	return s
+}
+
+// quota is what HeaderFilter shows.
+type quota struct {
+	remaining int64
+	reset     time.Duration
+}
+
+// Access counts the request and rejects it past the limit. The headers go
+// on in HeaderFilter, on the upstream's response or on the rejection.
+func (p *limitCount) Access(c *plugin.Ctx) *plugin.Exit {
+	if p.local == nil && p.redis == nil {
+		return failExit // a validation-only build: it cannot count
+	}
+	s := p.scopeFor(c.RouteID)
+	// An empty prefix (local tables) concatenates without allocating.
+	v, err := s.lim.take(s.prefix+p.keyOf(c), 1, c.Served.Start)
+	if err != nil {
+		s.lim.failed(err, p.degrade)
+		if p.degrade {
+			return nil
+		}
+		return failExit
+	}
+	if p.showHeaders {
+		c.Set(ctxKey, &quota{remaining: v.remaining, reset: v.reset})
+	}
+	if !v.admitted {
+		return p.reject
+	}
+	return nil
+}
+
+// keyOf resolves the counting key: an empty resolution falls back to the
+// client address, as in APISIX.
+func (p *limitCount) keyOf(c *plugin.Ctx) string {
+	switch p.keyType {
+	case "constant":
+		return p.key
+	case "var_combination":
+		cv := countingVars{src: c.Request}
+		var buf [128]byte
+		b := p.tmpl.Append(buf[:0], &cv, nil)
+		if cv.n > 0 {
+			return string(b)
+		}
+	default:
+		if v, ok := c.Request.Var(p.key); ok {
+			return v
+		}
+	}
+	v, _ := c.Request.Var("remote_addr")
+	return v
+}
+
+// countingVars counts the variables a template found set (APISIX's
+// n_resolved: a combination of only unset variables is no key).
+type countingVars struct {
+	src ngxtmpl.VarSource
+	n   int
+}
+
+func (cv *countingVars) Var(name string) (string, bool) {
+	v, ok := cv.src.Var(name)
+	if ok {
+		cv.n++
+	}
+	return v, ok
+}
+
+// HeaderFilter shows the quota as APISIX does: X-RateLimit-Reset in seconds,
+// floored to hundredths.
+func (p *limitCount) HeaderFilter(c *plugin.Ctx) {
+	v, ok := c.Get(ctxKey)
+	if !ok {
+		return
+	}
+	q, ok := v.(*quota)
+	if !ok || q == nil {
+		return
+	}
+	c.Response.SetHeader(headerLimit, p.limitStr)
+	c.Response.SetHeader(headerRemaining, itoa(q.remaining))
+	c.Response.SetHeader(headerReset, formatReset(q.reset))
+}
+
+// smallInts are the decimal strings of 0..1023, made once: most remaining
+// counts are small, and formatting them would allocate per request.
+var smallInts = func() (s [1024]string) {
+	for i := range s {
+		s[i] = strconv.Itoa(i)
+	}
+	return s
+}()
+
+func itoa(n int64) string {
+	if n >= 0 && n < int64(len(smallInts)) {
+		return smallInts[n]
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// formatReset renders d in seconds as Lua prints math.floor(s*100)/100.
+func formatReset(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	s := math.Floor(d.Seconds()*100) / 100
+	return strconv.FormatFloat(s, 'g', 14, 64)
+}
+
+var (
+	_ plugin.Accessor       = (*limitCount)(nil)
+	_ plugin.HeaderFilterer = (*limitCount)(nil)
+	_ plugin.Config         = (*Config)(nil)
+)
