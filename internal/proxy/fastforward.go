@@ -57,7 +57,13 @@ func (c *fastConn) forward(route *runtime.Route, structural, keep bool) (int, in
 		c.upStart = upStart
 		uc, err := c.exchange(up, t, tm, structural, upgrade, hasBody)
 		if err != nil {
-			up.Picker.Done(node, balancer.Result{Latency: time.Since(upStart), Failed: true, Timeout: isTimeoutErr(err)})
+			res := balancer.Result{Latency: time.Since(upStart), Failed: true, Timeout: isTimeoutErr(err)}
+			if clientAtFault(err) {
+				// The client's body broke or was too large: the node did
+				// nothing wrong, so passive health checks must not count it.
+				res = balancer.Result{Latency: res.Latency}
+			}
+			up.Picker.Done(node, res)
 			c.entry.UpstreamLatency = time.Since(upStart)
 			var de *dialError
 			if errors.As(err, &de) && attempt < up.Retries &&
@@ -67,12 +73,11 @@ func (c *fastConn) forward(route *runtime.Route, structural, keep bool) (int, in
 				continue
 			}
 			var cbe *clientBodyError
-			var he *h1.Error
 			switch {
 			case errors.As(err, &cbe):
 				s, n := c.writeSimple(400, "text/html", page400, false)
 				return s, n, false
-			case errors.As(err, &he) && he.Status == 413:
+			case clientAtFault(err):
 				s, n := c.writeSimple(413, "text/html", nginxPage("413 Request Entity Too Large"), false)
 				return s, n, false
 			}
@@ -93,6 +98,14 @@ func (c *fastConn) forward(route *runtime.Route, structural, keep bool) (int, in
 		up.Picker.Done(node, balancer.Result{Latency: headLatency, Status: c.resp.StatusCode})
 		return s, n, k
 	}
+}
+
+// clientAtFault reports an exchange that failed because of the client's
+// request body (broken framing, too large), not because of the node.
+func clientAtFault(err error) bool {
+	var cbe *clientBodyError
+	var he *h1.Error
+	return errors.As(err, &cbe) || (errors.As(err, &he) && he.Status == 413)
 }
 
 // dialError wraps a failure to connect, the one failure retried on another node.

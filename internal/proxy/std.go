@@ -307,8 +307,13 @@ func (g *Gateway) forwardStd(w http.ResponseWriter, r *http.Request, q *stdReque
 		if err != nil {
 			watchdog.Stop()
 			cancel()
-			up.Picker.Done(node, balancer.Result{Latency: time.Since(upStart), Failed: true,
-				Timeout: timedOut.Load() || isTimeout(err)})
+			res := balancer.Result{Latency: time.Since(upStart), Failed: true, Timeout: timedOut.Load() || isTimeout(err)}
+			if status, _ := body.clientError(); status != 0 {
+				// The client's body failed, not the node: passive health
+				// checks must not count it.
+				res = balancer.Result{Latency: res.Latency}
+			}
+			up.Picker.Done(node, res)
 			entry.UpstreamLatency = time.Since(upStart)
 			if isDialError(err) && attempt < up.Retries && (body == nil || !body.read.Load()) &&
 				(retryDeadline.IsZero() || time.Now().Before(retryDeadline)) && r.Context().Err() == nil {
@@ -339,7 +344,8 @@ func (g *Gateway) forwardStd(w http.ResponseWriter, r *http.Request, q *stdReque
 			resp.Body.Close()
 			watchdog.Stop()
 			cancel()
-			up.Picker.Done(node, balancer.Result{Latency: time.Since(upStart), Failed: true})
+			// The node answered, wrongly: count its status like any other.
+			up.Picker.Done(node, balancer.Result{Latency: time.Since(upStart), Status: resp.StatusCode})
 			entry.UpstreamLatency = time.Since(upStart)
 			g.log.Error("upstream switched protocols without an allowed upgrade", "route", route.ID, "node", t.Node.Addr)
 			status, n = writeStdError(w, http.StatusBadGateway, "text/html", errorPage(502))

@@ -310,3 +310,37 @@ func adminlessGet(t *testing.T, url string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// TestHealthClientFaultsDoNotCount: a client whose chunked body is broken
+// makes the exchange fail, but the node did nothing wrong, so passive checks
+// must not count it (a handful of bad clients could otherwise take a healthy
+// backend out of service).
+func TestHealthClientFaultsDoNotCount(t *testing.T) {
+	for _, engine := range []string{"fast", "std"} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			a := newHCBackend(t, "a")
+			g := StartGateway(t, GatewayOptions{Store: "embedded", Engine: engine})
+			mustAdmin(t, g, "PUT", "/apisix/admin/upstreams/1", fmt.Sprintf(`{"retries":0,
+				"nodes":[{"host":"127.0.0.1","port":%s,"weight":1}],
+				"checks":{"active":{"http_path":"/hc","healthy":{"interval":60},"unhealthy":{"interval":60}},
+					"passive":{"unhealthy":{"tcp_failures":1,"timeouts":1}}}}`, hcPort(a)))
+			mustAdmin(t, g, "PUT", "/apisix/admin/routes/1", `{"uri":"/app","upstream_id":"1"}`)
+			waitServed(t, g.URL+"/app", 200, 5*time.Second)
+			for range 5 {
+				// A chunk size that is not hex, after the head went upstream.
+				resp, _ := RawRequest(t, g.Addr, "POST /app HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", 3*time.Second)
+				if code := StatusOf(resp); code != 400 && code != 0 {
+					t.Fatalf("broken chunked body answered %d, want 400 (or a closed connection)", code)
+				}
+			}
+			s := hcStatus(t, g)[a.addr]
+			if s.Status != "healthy" || s.Counter.TCPFailure != 0 || s.Counter.TimeoutFailure != 0 {
+				t.Fatalf("node after 5 broken client bodies: %+v, want healthy with no failure counted", s)
+			}
+			if code, _, _ := do(t, "GET", g.URL+"/app"); code != 200 {
+				t.Fatalf("node taken out of service by client faults: %d", code)
+			}
+		})
+	}
+}
