@@ -4,6 +4,7 @@
 package all
 
 import (
+	_ "github.com/sluicegw/sluice/plugins/api-breaker"
 	_ "github.com/sluicegw/sluice/plugins/basic-auth"
 	_ "github.com/sluicegw/sluice/plugins/consumer-restriction"
 	_ "github.com/sluicegw/sluice/plugins/cors"
