@@ -11,6 +11,7 @@ package plugin
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
 
@@ -68,11 +69,23 @@ type Deps struct {
 	// Lasting keeps objects that outlive configurations (queues,
 	// connections, exporters); nil in validation-only compiles.
 	Lasting *Lasting
+	// Log is the gateway's error log (its level and destination). Use
+	// Logger, which also copes with a Deps built by hand in tests.
+	Log *slog.Logger
 	// Metadata is the plugin's plugin_metadata object
 	// (/apisix/admin/plugin_metadata/<name>: a logger's log_format...),
 	// without its id; nil when none is stored. Plugins validate it
 	// themselves.
 	Metadata map[string]any
+}
+
+// Logger returns the gateway's log for the plugin named name (records carry
+// plugin=name); a discarding logger when Deps has none.
+func (d Deps) Logger(name string) *slog.Logger {
+	if d.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return d.Log.With("plugin", name)
 }
 
 // ConsumerCredential is one consumer's credential for one auth plugin.

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"slices"
@@ -41,6 +42,8 @@ type Deps struct {
 	// Lasting keeps plugin objects across configurations; nil in
 	// validation-only compiles.
 	Lasting *plugin.Lasting
+	// Log is handed to plugins (plugin.Deps.Log); nil discards.
+	Log *slog.Logger
 	// Metrics keeps routes' metrics handles across configurations; nil in
 	// validation-only compiles.
 	Metrics *metrics.Registry

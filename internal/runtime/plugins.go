@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
 
@@ -23,6 +24,7 @@ type pluginSet struct {
 	dicts         *shdict.Registry
 	attr          map[string]map[string]any
 	lasting       *plugin.Lasting
+	log           *slog.Logger
 	// metadata is each plugin's plugin_metadata object (Deps.Metadata).
 	metadata map[string]map[string]any
 	// consumers are every consumer by username (Deps.AllConsumers).
@@ -40,6 +42,7 @@ func newPluginSet(res *config.Resources, cdeps Deps) (*pluginSet, error) {
 		dicts:         cdeps.SharedDicts,
 		attr:          cdeps.Defaults.PluginAttr,
 		lasting:       cdeps.Lasting,
+		log:           cdeps.Log,
 		pluginConfigs: make(map[string]map[string]any, len(res.PluginConfigs)),
 		deps:          make(map[string]plugin.Deps),
 		enabled:       enabled,
@@ -122,6 +125,7 @@ func (ps *pluginSet) depsFor(name string) plugin.Deps {
 	d.AllConsumers = ps.consumers
 	d.Attr = ps.attr[name]
 	d.Lasting = ps.lasting
+	d.Log = ps.log
 	d.Metadata = ps.metadata[name]
 	return d
 }

@@ -123,7 +123,7 @@ func (r *Runtime) Swap(snap *Snapshot) { r.current.Store(snap) }
 // Deps exposes the registries for compiles that should share state.
 func (r *Runtime) Deps() Deps {
 	return Deps{Balancers: r.balancers, Upstreams: r.upstreams, Defaults: r.defaults, EnabledPlugins: r.pluginEnabled,
-		SharedDicts: r.dicts, Lasting: r.lasting, Metrics: r.metrics, Health: r.health}
+		SharedDicts: r.dicts, Lasting: r.lasting, Log: r.log, Metrics: r.metrics, Health: r.health}
 }
 
 // Run loads the store and follows its changes until ctx ends. A listing that

@@ -149,7 +149,12 @@ func TestRetriesThenSucceeds(t *testing.T) {
 	if n := wait(t, got); n != 2 {
 		t.Fatalf("delivered %d entries, want 2", n)
 	}
+	// The processor counts a batch as sent once Send has returned, just
+	// after the receiver above saw it.
 	st := p.Stats()
+	for deadline := time.Now().Add(5 * time.Second); st.Sent < 2 && time.Now().Before(deadline); st = p.Stats() {
+		time.Sleep(time.Millisecond)
+	}
 	if st.Failures != 2 || st.Sent != 2 || st.Dropped != 0 {
 		t.Fatalf("stats %+v, want 2 failures, 2 sent, 0 dropped", st)
 	}

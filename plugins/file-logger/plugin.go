@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 
 	"github.com/sluicegw/sluice/internal/expr"
@@ -59,7 +58,7 @@ func newFileLogger(cfg plugin.Config, deps plugin.Deps) (any, error) {
 		w := &writer{path: path}
 		bc := batch.NewConfig("file logger")
 		return batch.Options{Config: bc, Send: w.send, MaxPending: maxPending, Eager: true,
-			Log: slog.Default().With("plugin", Name), OnClose: w.close}, nil
+			Log: deps.Logger(Name), OnClose: w.close}, nil
 	})
 	if err != nil {
 		return nil, err

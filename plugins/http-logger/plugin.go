@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"time"
 
@@ -45,7 +44,7 @@ func newHTTPLogger(cfg plugin.Config, deps plugin.Deps) (any, error) {
 	p, err := batch.Get(deps.Lasting, key, func() (batch.Options, error) {
 		s := newSink(c)
 		return batch.Options{Config: c.Config, Send: s.send, MaxPending: maxPending,
-			Log: slog.Default().With("plugin", Name), OnClose: s.tr.CloseIdleConnections}, nil
+			Log: deps.Logger(Name), OnClose: s.tr.CloseIdleConnections}, nil
 	})
 	if err != nil {
 		return nil, err

@@ -10,7 +10,6 @@
 package limitcount
 
 import (
-	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
@@ -149,7 +148,7 @@ func newLimitCount(c *Config, deps plugin.Deps) (*limitCount, error) {
 		}
 		return p, nil
 	}
-	o, err := deps.Lasting.Get(backendKey(c), func() (any, error) { return newRedisBackend(c, slog.Default()), nil })
+	o, err := deps.Lasting.Get(backendKey(c), func() (any, error) { return newRedisBackend(c, deps.Logger("limit-count")), nil })
 	if err != nil {
 		return nil, err
 	}

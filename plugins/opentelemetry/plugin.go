@@ -88,7 +88,7 @@ func newPlugin(cfg plugin.Config, deps plugin.Deps) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	o, err := deps.Lasting.Get(key, func() (any, error) { return newProvider(a) })
+	o, err := deps.Lasting.Get(key, func() (any, error) { return newProvider(a, deps.Logger(Name)) })
 	if err != nil {
 		return nil, err
 	}

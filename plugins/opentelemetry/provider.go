@@ -52,7 +52,7 @@ func lastingKey(a *Attr) (string, error) {
 
 // newProvider builds a provider. Nothing here blocks: the exporter
 // connects on its first export.
-func newProvider(a *Attr) (*provider, error) {
+func newProvider(a *Attr, log *slog.Logger) (*provider, error) {
 	hostport, tls, _ := a.Collector.endpoint()
 	opts := []otlptracehttp.Option{
 		otlptracehttp.WithEndpoint(hostport),
@@ -75,7 +75,7 @@ func newProvider(a *Attr) (*provider, error) {
 	b := a.BatchSpanProcessor
 	// Never WithBlocking: a full queue drops spans rather than making a
 	// request wait for the collector.
-	bsp := sdktrace.NewBatchSpanProcessor(&loggingExporter{SpanExporter: exp, collector: a.Collector.Address},
+	bsp := sdktrace.NewBatchSpanProcessor(&loggingExporter{SpanExporter: exp, collector: a.Collector.Address, log: log},
 		sdktrace.WithMaxQueueSize(b.MaxQueueSize),
 		sdktrace.WithMaxExportBatchSize(b.MaxExportBatchSize),
 		sdktrace.WithBatchTimeout(time.Duration(b.BatchTimeout*float64(time.Second))),
@@ -138,6 +138,7 @@ func (p *provider) putState(st *reqState) {
 type loggingExporter struct {
 	sdktrace.SpanExporter
 	collector string
+	log       *slog.Logger
 	dropped   atomic.Uint64
 	lastLog   atomic.Int64 // unix nanoseconds
 }
@@ -152,7 +153,7 @@ func (e *loggingExporter) ExportSpans(ctx context.Context, spans []sdktrace.Read
 	n := e.dropped.Add(uint64(len(spans)))
 	now := time.Now().UnixNano()
 	if last := e.lastLog.Load(); now-last >= int64(logEvery) && e.lastLog.CompareAndSwap(last, now) {
-		slog.Warn("opentelemetry: exporting spans failed; they are dropped",
+		e.log.Warn("opentelemetry: exporting spans failed; they are dropped",
 			"collector", e.collector, "dropped_total", n, "err", err)
 	}
 	return nil

@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -58,7 +57,7 @@ func newSyslog(cfg plugin.Config, deps plugin.Deps) (any, error) {
 		}
 		created = s
 		return batch.Options{Config: c.Config, Send: s.send, MaxPending: maxPending,
-			Log: slog.Default().With("plugin", Name), OnClose: s.close}, nil
+			Log: deps.Logger(Name), OnClose: s.close}, nil
 	})
 	if err != nil {
 		return nil, err

@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"log/slog"
 	"net"
 	"strconv"
 	"time"
@@ -52,7 +51,7 @@ func newTCPLogger(cfg plugin.Config, deps plugin.Deps) (any, error) {
 			}
 			s.tls = &tls.Config{ServerName: sni, InsecureSkipVerify: true} //nolint:gosec // APISIX does not verify either
 		}
-		return batch.Options{Config: c.Config, Send: s.send, MaxPending: maxPending, Log: slog.Default().With("plugin", Name)}, nil
+		return batch.Options{Config: c.Config, Send: s.send, MaxPending: maxPending, Log: deps.Logger(Name)}, nil
 	})
 	if err != nil {
 		return nil, err

@@ -5,7 +5,6 @@ package udplogger
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"strconv"
 	"time"
@@ -45,7 +44,7 @@ func newUDPLogger(cfg plugin.Config, deps plugin.Deps) (any, error) {
 	key := fmt.Sprintf("%s addr=%s timeout=%d pending=%d %s", Name, addr, c.Timeout, maxPending, c.Config.Key())
 	p, err := batch.Get(deps.Lasting, key, func() (batch.Options, error) {
 		s := &sink{addr: addr, timeout: time.Duration(c.Timeout) * time.Second, single: c.BatchMaxSize == 1}
-		return batch.Options{Config: c.Config, Send: s.send, MaxPending: maxPending, Log: slog.Default().With("plugin", Name)}, nil
+		return batch.Options{Config: c.Config, Send: s.send, MaxPending: maxPending, Log: deps.Logger(Name)}, nil
 	})
 	if err != nil {
 		return nil, err
