@@ -60,7 +60,7 @@ type header struct {
 
 func newAPIBreaker(cfg plugin.Config, deps plugin.Deps) (any, error) {
 	c := cfg.(*Config)
-	o, err := deps.Lasting.Get(lastingKey, func() (any, error) { return newTable(slog.Default()), nil })
+	o, err := deps.Lasting.Get(lastingKey, func() (any, error) { return newTable(deps.Logger(Name)), nil })
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +68,7 @@ func newAPIBreaker(cfg plugin.Config, deps plugin.Deps) (any, error) {
 	if tbl == nil {
 		// A validation-only compile: the instance never serves, but a private
 		// table keeps it usable (plugintest builds instances this way).
-		tbl = newTable(slog.Default())
+		tbl = newTable(deps.Logger(Name))
 	}
 	return build(c, tbl), nil
 }
