@@ -9,8 +9,10 @@ import (
 	"os"
 
 	"github.com/sluicegw/sluice/internal/config"
+	"github.com/sluicegw/sluice/internal/metrics"
 	"github.com/sluicegw/sluice/internal/runtime"
 	"github.com/sluicegw/sluice/internal/upstream"
+	"github.com/sluicegw/sluice/plugins/opentelemetry"
 )
 
 type upstreamTimeouts = upstream.Timeouts
@@ -53,6 +55,10 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		printErrors(stdout, err)
 		return 1
 	}
+	if err := validatePluginAttr(conf.PluginAttr); err != nil {
+		printErrors(stdout, err)
+		return 1
+	}
 	if conf.Resources.File != "" {
 		if rdata, err := os.ReadFile(conf.Resources.File); err == nil {
 			if err := validateResources(rdata, conf.Resources.File); err != nil {
@@ -66,6 +72,21 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s: gateway config is valid\n", path)
 	return 0
+}
+
+// validatePluginAttr checks the plugin_attr sections the gateway parses
+// itself, as starting it would.
+func validatePluginAttr(attr map[string]map[string]any) error {
+	var errs []error
+	if _, err := metrics.ParseAttr(attr["prometheus"]); err != nil {
+		errs = append(errs, err)
+	}
+	if raw, ok := attr["opentelemetry"]; ok {
+		if _, err := opentelemetry.ParseAttr(raw); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // isResourcesFile tells a resources file from a gateway config: resources
