@@ -91,6 +91,9 @@ type Ctx struct {
 	Served Served
 	// vals carry per-request values between phases and plugins (ngx.ctx).
 	vals []kv
+	// upstream overrides the route's upstream for this request
+	// (SetUpstream); zero: the route's.
+	upstream UpstreamRef
 }
 
 type kv struct {
@@ -119,8 +122,25 @@ func (c *Ctx) Get(key string) (any, bool) {
 	return nil, false
 }
 
+// Finisher is a per-request value (stored with Set) holding something to
+// give back when the request is over, such as a pooled Lua VM.
+type Finisher interface{ Finish() }
+
+// Finish calls Finish on every value stored with Set that is a Finisher,
+// and forgets it. The gateway calls it after the log phase (Chain.Log);
+// calling it again does nothing.
+func (c *Ctx) Finish() {
+	for i := range c.vals {
+		if f, ok := c.vals[i].val.(Finisher); ok {
+			c.vals[i].val = nil
+			f.Finish()
+		}
+	}
+}
+
 // Reset clears c for the next request, keeping its storage.
 func (c *Ctx) Reset(req Request) {
+	c.Finish() // in case the log phase did not run
 	clear(c.vals)
 	*c = Ctx{Request: req, vals: c.vals[:0]}
 }

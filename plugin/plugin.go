@@ -72,6 +72,10 @@ type Deps struct {
 	// Log is the gateway's error log (its level and destination). Use
 	// Logger, which also copes with a Deps built by hand in tests.
 	Log *slog.Logger
+	// Upstreams resolves and compiles upstreams a plugin sends requests to
+	// (traffic-split); use Deps.Upstream and Deps.InlineUpstream. Nil in
+	// Deps built by hand.
+	Upstreams UpstreamSource
 	// Metadata is the plugin's plugin_metadata object
 	// (/apisix/admin/plugin_metadata/<name>: a logger's log_format...),
 	// without its id; nil when none is stored. Plugins validate it

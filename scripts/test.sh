@@ -12,6 +12,11 @@ need=()
 command -v curl >/dev/null || need+=(curl)
 command -v etcd >/dev/null || need+=(etcd-server)
 { command -v redis-server >/dev/null && command -v redis-cli >/dev/null; } || need+=(redis-server)
+# The reference for ngx semantics (internal/luangx's TestNginxReference):
+# nginx with lua-nginx-module, and lua-cjson for require "cjson".
+[ -x /usr/sbin/nginx ] || need+=(nginx)
+[ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] || need+=(libnginx-mod-http-lua)
+[ -f /usr/lib/x86_64-linux-gnu/lua/5.1/cjson.so ] || [ -n "$(find /usr/lib -path '*lua/5.1/cjson.so' -print -quit 2>/dev/null)" ] || need+=(lua-cjson)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing: ${need[*]} (install with: sudo apt-get install -y ${need[*]})" >&2
@@ -28,6 +33,11 @@ if [ ${#need[@]} -gt 0 ]; then
     if [ -x /etc/init.d/redis-server ]; then /etc/init.d/redis-server stop >/dev/null 2>&1 || true; fi
     if command -v systemctl >/dev/null 2>&1; then systemctl stop redis-server >/dev/null 2>&1 || true; fi
     pkill -x redis-server 2>/dev/null || true
+  fi
+  # Debian starts nginx's service on port 80 too; the tests run their own.
+  if [[ " ${need[*]} " == *" nginx "* ]]; then
+    if [ -x /etc/init.d/nginx ]; then /etc/init.d/nginx stop >/dev/null 2>&1 || true; fi
+    if command -v systemctl >/dev/null 2>&1; then systemctl stop nginx >/dev/null 2>&1 || true; fi
   fi
 fi
 go test -race "$@" ./...

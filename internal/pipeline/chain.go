@@ -215,4 +215,6 @@ func (ch *Chain) Log(c *plugin.Ctx) {
 			s.impl.Log(c)
 		}
 	}
+	// The request is over: give back what plugins held for it (Lua VMs).
+	c.Finish()
 }

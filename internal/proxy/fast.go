@@ -369,12 +369,16 @@ func (c *fastConn) route(keep bool) (status int, n int64, keepAlive bool) {
 			return status, n, keep
 		}
 	}
-	if route.Upstream == nil {
+	up := route.Upstream
+	if c.chain != nil {
+		up = route.UpstreamFor(&c.pctx) // a plugin may have chosen another (traffic-split)
+	}
+	if up == nil {
 		keep = keepAfterExit()
 		status, n = c.writeSimple(503, "application/json", body503, keep)
 		return status, n, keep
 	}
-	return c.forward(route, structural, keep)
+	return c.forward(route, up, structural, keep)
 }
 
 // runRequestPhases runs rewrite, access and before_proxy, and passes the

@@ -17,11 +17,11 @@ import (
 // request may go again on a fresh connection without counting as a retry.
 var errStale = errors.New("stale keepalive connection")
 
-// forward proxies the current request to route's upstream and streams the
-// response back. It reports the status sent, body bytes sent, and whether the
-// client connection may carry another request.
-func (c *fastConn) forward(route *runtime.Route, structural, keep bool) (int, int64, bool) {
-	up := route.Upstream
+// forward proxies the current request to up (route's upstream, or the one a
+// plugin chose) and streams the response back. It reports the status sent,
+// body bytes sent, and whether the client connection may carry another
+// request.
+func (c *fastConn) forward(route *runtime.Route, up *upstream.Upstream, structural, keep bool) (int, int64, bool) {
 	if up.HTTP2() {
 		c.g.log.Error("route needs an HTTP/2 client: gRPC upstreams are reached over HTTP/2 only",
 			"route", route.ID, "scheme", up.Scheme)
@@ -29,7 +29,7 @@ func (c *fastConn) forward(route *runtime.Route, structural, keep bool) (int, in
 		return s, n, false
 	}
 	req := &c.req
-	tm := route.Timeouts
+	tm := route.TimeoutsFor(up)
 	upgrade := route.EnableWebsocket && req.Upgrade
 	if !c.bodyBuffered() {
 		// Answer the client's expectation ourselves (as nginx does) so its

@@ -111,12 +111,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if route.Upstream == nil {
+	up := route.Upstream
+	if sp != nil {
+		up = route.UpstreamFor(&sp.ctx) // a plugin may have chosen another (traffic-split)
+	}
+	if up == nil {
 		status, bytes = writeStdError(w, http.StatusServiceUnavailable, "application/json", body503)
 		return
 	}
 	var aborted bool
-	status, bytes, aborted = g.forwardStd(w, r, &q, route, structural, &entry, sp)
+	status, bytes, aborted = g.forwardStd(w, r, &q, route, up, structural, &entry, sp)
 	if aborted {
 		// The upstream failed mid-body after the status line went out: abort
 		// so the client sees a broken response, not a silently short one.
@@ -208,11 +212,11 @@ func (b *replayableBody) clientError() (int, error) {
 
 func (b *replayableBody) Close() error { return nil }
 
-// forwardStd proxies r to the route's upstream. aborted reports a failure
-// after the response head was sent, which the caller turns into an abort.
+// forwardStd proxies r to up (the route's upstream, or the one a plugin
+// chose). aborted reports a failure after the response head was sent, which
+// the caller turns into an abort.
 func (g *Gateway) forwardStd(w http.ResponseWriter, r *http.Request, q *stdRequest, route *runtime.Route,
-	structural bool, entry *accesslog.Entry, sp *stdPlugins) (status int, n int64, aborted bool) {
-	up := route.Upstream
+	up *upstream.Upstream, structural bool, entry *accesslog.Entry, sp *stdPlugins) (status int, n int64, aborted bool) {
 	out := r.Clone(r.Context())
 	out.RequestURI = ""
 	out.Close = false
@@ -268,7 +272,7 @@ func (g *Gateway) forwardStd(w http.ResponseWriter, r *http.Request, q *stdReque
 	if up.RetryTimeout > 0 {
 		retryDeadline = time.Now().Add(up.RetryTimeout)
 	}
-	tm := route.Timeouts
+	tm := route.TimeoutsFor(up)
 	for attempt := 0; ; attempt++ {
 		node, err := up.Picker.Pick(q, tried)
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/sluicegw/sluice/internal/config"
 	"github.com/sluicegw/sluice/internal/expr"
 	"github.com/sluicegw/sluice/internal/health"
+	"github.com/sluicegw/sluice/internal/lua"
 	"github.com/sluicegw/sluice/internal/metrics"
 	"github.com/sluicegw/sluice/internal/pipeline"
 	"github.com/sluicegw/sluice/internal/router"
@@ -86,16 +87,9 @@ func Compile(res *config.Resources, rev int64, deps Deps) (*Snapshot, error) {
 	if deps.Defaults.Timeouts == (upstream.Timeouts{}) {
 		deps.Defaults.Timeouts = DefaultTimeouts()
 	}
-	plugins, err := newPluginSet(res, deps)
-	if err != nil {
-		return nil, err
-	}
-	c := compiler{deps: deps, upstreams: make(map[string]*upstream.Upstream), plugins: plugins}
-	c.metrics = newMetricsBuilder(deps.Metrics, plugins)
-	services := make(map[string]*config.Service, len(res.Services))
-	for i := range res.Services {
-		services[res.Services[i].ID] = &res.Services[i]
-	}
+	c := &compiler{deps: deps, upstreams: make(map[string]*upstream.Upstream)}
+	// Upstream objects first: plugins (traffic-split) resolve them by id
+	// when they are built, global rules included.
 	for i := range res.Upstreams {
 		u := &res.Upstreams[i]
 		cu, err := c.upstream(u, "upstreams/"+u.ID)
@@ -104,6 +98,17 @@ func Compile(res *config.Resources, rev int64, deps Deps) (*Snapshot, error) {
 			continue
 		}
 		c.upstreams[u.ID] = cu
+	}
+	c.pluginUps = newPluginUpstreams(c)
+	plugins, err := newPluginSet(res, deps, c.pluginUps)
+	if err != nil {
+		return nil, errors.Join(append(c.errs, err)...)
+	}
+	c.plugins = plugins
+	c.metrics = newMetricsBuilder(deps.Metrics, plugins)
+	services := make(map[string]*config.Service, len(res.Services))
+	for i := range res.Services {
+		services[res.Services[i].ID] = &res.Services[i]
 	}
 	serviceUps := make(map[string]*upstream.Upstream)
 	for id, s := range services {
@@ -133,6 +138,9 @@ func Compile(res *config.Resources, rev int64, deps Deps) (*Snapshot, error) {
 			entries = append(entries, entry)
 		}
 	}
+	// Consumers' chains built later, by requests, find the inline upstreams
+	// compiled above but compile no new ones.
+	c.pluginUps.finish()
 	if len(c.errs) > 0 {
 		return nil, errors.Join(c.errs...)
 	}
@@ -154,6 +162,8 @@ type compiler struct {
 	plugins   *pluginSet
 	metrics   *metricsBuilder
 	errs      []error
+	// pluginUps compiles the upstreams plugins ask for (traffic-split).
+	pluginUps *pluginUpstreams
 }
 
 func (c *compiler) route(r *config.Route, services map[string]*config.Service,
@@ -196,6 +206,7 @@ func (c *compiler) route(r *config.Route, services map[string]*config.Service,
 		cr.Timeouts = cr.Upstream.Timeouts
 	}
 	if r.Timeout != nil {
+		cr.timeout = r.Timeout
 		cr.Timeouts = timeouts(r.Timeout, cr.Timeouts)
 	}
 
@@ -227,6 +238,16 @@ func (c *compiler) route(r *config.Route, services map[string]*config.Service,
 			return nil, entry, fmt.Errorf("vars: %w", err)
 		}
 		entry.Vars = e
+	}
+	if r.FilterFunc != "" {
+		// APISIX's filter_func: Lua, compiled once here; routes without one
+		// keep a nil Filter and never reach Lua.
+		rt := lua.Shared(c.deps.Lasting, c.deps.SharedDicts, c.deps.Log)
+		f, err := lua.CompileFilter(rt, r.FilterFunc, c.deps.Log)
+		if err != nil {
+			return nil, entry, fmt.Errorf("filter_func: %w", err)
+		}
+		entry.Filter = func(req router.Request) bool { return f.Match(req) }
 	}
 	cr.Metrics = c.metrics.route(r, svc, entry.URIs, entry.Hosts)
 	return cr, entry, nil

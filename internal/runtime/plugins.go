@@ -32,13 +32,16 @@ type pluginSet struct {
 	// consumerPlugins holds, per consumer with plugins of its own (beyond
 	// credentials), its plugins merged over its group's.
 	consumerPlugins map[string]map[string]any
+	// ups resolves the upstreams plugins send requests to (Deps.Upstreams).
+	ups *pluginUpstreams
 }
 
 // newPluginSet decodes consumers' credentials and global rules once per
 // compile. Errors name the resource and plugin.
-func newPluginSet(res *config.Resources, cdeps Deps) (*pluginSet, error) {
+func newPluginSet(res *config.Resources, cdeps Deps, ups *pluginUpstreams) (*pluginSet, error) {
 	enabled := cdeps.EnabledPlugins
 	ps := &pluginSet{
+		ups:           ups,
 		dicts:         cdeps.SharedDicts,
 		attr:          cdeps.Defaults.PluginAttr,
 		lasting:       cdeps.Lasting,
@@ -73,7 +76,10 @@ func newPluginSet(res *config.Resources, cdeps Deps) (*pluginSet, error) {
 		}
 		// APISIX: a consumer's plugins win over its group's.
 		if merged := pipeline.Merge(own, groups[c.GroupID]); len(merged) > 0 {
-			if _, err := pipeline.Build(merged, enabled, nil); err != nil {
+			// Built with the upstream source only: the inline upstreams of
+			// a consumer's plugins are compiled now, with the
+			// configuration, for the chains built on its first request.
+			if _, err := pipeline.Build(merged, enabled, ps.upstreamsOnly); err != nil {
 				errs = append(errs, prefixed("consumers[username="+c.Username+"]", err)...)
 			} else {
 				ps.consumerPlugins[c.Username] = merged
@@ -127,7 +133,14 @@ func (ps *pluginSet) depsFor(name string) plugin.Deps {
 	d.Lasting = ps.lasting
 	d.Log = ps.log
 	d.Metadata = ps.metadata[name]
+	d.Upstreams = ps.ups.forPlugin(name)
 	return d
+}
+
+// upstreamsOnly gives a plugin nothing but the upstream source, for builds
+// that only validate.
+func (ps *pluginSet) upstreamsOnly(name string) plugin.Deps {
+	return plugin.Deps{Upstreams: ps.ups.forPlugin(name)}
 }
 
 // chain compiles a route's plugins: the route's own over its plugin config's

@@ -6,10 +6,12 @@ package runtime
 import (
 	"time"
 
+	"github.com/sluicegw/sluice/internal/config"
 	"github.com/sluicegw/sluice/internal/metrics"
 	"github.com/sluicegw/sluice/internal/pipeline"
 	"github.com/sluicegw/sluice/internal/router"
 	"github.com/sluicegw/sluice/internal/upstream"
+	"github.com/sluicegw/sluice/plugin"
 )
 
 // Snapshot is the compiled form of every resource at one store revision.
@@ -44,6 +46,32 @@ type Route struct {
 	// Metrics counts the route's requests when its chain has the prometheus
 	// plugin; nil otherwise. The engines call Observe after the log phase.
 	Metrics *metrics.RouteMetrics
+	// timeout is the route's own timeout, applied over the timeouts of an
+	// upstream a plugin chose (TimeoutsFor); nil when unset.
+	timeout *config.Timeout
+}
+
+// UpstreamFor returns the upstream a request goes to: the one a plugin set
+// with plugin.Ctx.SetUpstream (traffic-split), else the route's own (nil
+// when the route has none).
+func (r *Route) UpstreamFor(c *plugin.Ctx) *upstream.Upstream {
+	if u, ok := c.Upstream().Impl().(*upstream.Upstream); ok {
+		return u
+	}
+	return r.Upstream
+}
+
+// TimeoutsFor returns the timeouts of a request sent to up: Timeouts for
+// the route's own upstream; for one a plugin chose, the route's timeout
+// over that upstream's (which already includes the gateway defaults).
+func (r *Route) TimeoutsFor(up *upstream.Upstream) upstream.Timeouts {
+	if up == r.Upstream || up == nil {
+		return r.Timeouts
+	}
+	if r.timeout != nil {
+		return timeouts(r.timeout, up.Timeouts)
+	}
+	return up.Timeouts
 }
 
 // Defaults are the gateway-level values a resource may leave unset.
