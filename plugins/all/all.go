@@ -24,6 +24,7 @@ import (
 	_ "github.com/sluicegw/sluice/plugins/mocking"
 	_ "github.com/sluicegw/sluice/plugins/opentelemetry"
 	_ "github.com/sluicegw/sluice/plugins/prometheus"
+	_ "github.com/sluicegw/sluice/plugins/proxy-mirror"
 	_ "github.com/sluicegw/sluice/plugins/proxy-rewrite"
 	_ "github.com/sluicegw/sluice/plugins/real-ip"
 	_ "github.com/sluicegw/sluice/plugins/redirect"
