@@ -7,6 +7,9 @@
 #   BENCH_WARMUP     seconds of un-measured wrk before a run  [1]
 #   BENCH_PROXIES    proxies to run (nginx must be included)  [nginx nginx-lua haproxy caddy sluice]
 #   BENCH_SCENARIOS  scenarios to run                         [small-c50 small-c100 16k-c50 routes1000-c50 keyauth-c50 prom-c50]
+#                    also: keyauth-count-c50 keyauth-count-redis-c50 keyauth-count-batched-c50 (not in the default
+#                    list: they would take it past 15 minutes; see bench/README.md)
+#   BENCH_REDIS_PORT port of the redis-server started for the *-redis/*-batched scenarios [18087]
 #   BENCH_ROUTE_HIT  route N the 1,000-routes load hits       [500]
 #   BENCH_PROXY_CPU  core the proxy under test is pinned to  [0]
 #   BENCH_LOAD_CPU   core for wrk + upstream                  [1]
@@ -26,6 +29,11 @@ SCENARIOS="${BENCH_SCENARIOS:-small-c50 small-c100 16k-c50 routes1000-c50 keyaut
 # shared-dict lookup (nginx + Lua) check it; the other proxies ignore it.
 BENCH_KEY=bench-key-0123456789
 ROUTE_HIT="${BENCH_ROUTE_HIT:-500}"
+# limit-count scenarios: a quota no run gets near, so nothing is rejected
+# (a rejection would fail the run); both sides count per consumer.
+COUNT_LIMIT=1000000000
+COUNT_WINDOW=60
+REDIS_PORT="${BENCH_REDIS_PORT:-18087}"
 PCPU="${BENCH_PROXY_CPU:-0}"
 LCPU="${BENCH_LOAD_CPU:-1}"
 NROUTES=1000
@@ -217,7 +225,35 @@ gen_nginx() { # name mode
 		echo "        listen 127.0.0.1:${PORT[$name]} backlog=4096;"
 		echo "        proxy_http_version 1.1;"
 		echo '        proxy_set_header Connection "";'
-		if [ $lua = 1 ] && [ "$mode" = keyauth ]; then
+		if [ $lua = 1 ] && [[ "$mode" == keyauth-count* ]]; then
+			# key-auth's work plus limit-count's: a shared-dict counter per
+			# consumer (incr with an expiry on the window's first request)
+			# and the three quota headers sluice sends. The redis scenarios
+			# use this same shared-dict counter (nginx + Lua talks to no
+			# Redis): the comparison is sluice's cluster modes against a
+			# node-local counter.
+			cat <<EOF
+        access_by_lua_block {
+            local key = ngx.var.http_apikey
+            if not key then return ngx.exit(401) end
+            local dict = ngx.shared.bench
+            local user = dict:get("key:" .. key)
+            if not user then return ngx.exit(401) end
+            ngx.req.set_header("X-Consumer-Username", user)
+            local ck = "count:" .. user
+            local n = dict:incr(ck, 1, 0, $COUNT_WINDOW)
+            if not n then return ngx.exit(500) end
+            local ttl = dict:ttl(ck) or 0
+            ngx.header["X-RateLimit-Limit"] = $COUNT_LIMIT
+            ngx.header["X-RateLimit-Reset"] = math.floor(ttl * 100) / 100
+            if n > $COUNT_LIMIT then
+                ngx.header["X-RateLimit-Remaining"] = 0
+                return ngx.exit(503)
+            end
+            ngx.header["X-RateLimit-Remaining"] = $COUNT_LIMIT - n
+        }
+EOF
+		elif [ $lua = 1 ] && [ "$mode" = keyauth ]; then
 			# The same work as sluice's key-auth: look the key up in a
 			# shared dict, refuse unknown keys, pass the consumer upstream.
 			cat <<'EOF'
@@ -351,7 +387,7 @@ EOF
 		printf 'plugin_attr:\n  prometheus:\n    export_addr: {ip: 127.0.0.1, port: %d}\n' "$PROM_PORT" >>"$d/sluice.yaml"
 	fi
 	{
-		if [ "$mode" = keyauth ]; then
+		if [ "$mode" = keyauth ] || [[ "$mode" == keyauth-count* ]]; then
 			printf 'consumers:\n  - username: jack\n    plugins:\n      key-auth:\n        key: "%s"\n' "$BENCH_KEY"
 		fi
 		cat <<EOF
@@ -368,6 +404,14 @@ EOF
 			printf '  - id: "bench"\n    uri: /*\n    upstream_id: "1"\n'
 		elif [ "$mode" = keyauth ]; then
 			printf '  - id: "bench"\n    uri: /*\n    upstream_id: "1"\n    plugins:\n      key-auth: {}\n'
+		elif [[ "$mode" == keyauth-count* ]]; then
+			# Counted per consumer, as the nginx + Lua side does.
+			printf '  - id: "bench"\n    uri: /*\n    upstream_id: "1"\n    plugins:\n      key-auth: {}\n'
+			printf '      limit-count:\n        count: %d\n        time_window: %d\n        key: consumer_name\n' "$COUNT_LIMIT" "$COUNT_WINDOW"
+			case "$mode" in
+			keyauth-count-redis) printf '        policy: redis\n        redis_host: 127.0.0.1\n        redis_port: %d\n' "$REDIS_PORT" ;;
+			keyauth-count-batched) printf '        policy: redis\n        redis_host: 127.0.0.1\n        redis_port: %d\n        sync_interval: 0.1\n' "$REDIS_PORT" ;;
+			esac
 		elif [ "$mode" = prom ]; then
 			# The other proxies proxy plainly: this measures what counting costs.
 			printf '  - id: "bench"\n    uri: /*\n    upstream_id: "1"\n    plugins:\n      prometheus: {}\n'
@@ -397,6 +441,39 @@ start_upstream() {
 	UPSTREAM_PID=${PPID_OF[upstream]}
 	wait_http "http://127.0.0.1:$UP_PORT/" 15 "$UPSTREAM_PID" || die "upstream did not come up (see $d/error.log)"
 	KIDS[$UPSTREAM_PID]="$(pgrep -P "$UPSTREAM_PID" | tr '\n' ' ' || true)"
+}
+
+# redis-server for the limit-count redis scenarios: pinned to the load core
+# (it stands for a Redis on another machine: its CPU is not the proxy's),
+# no persistence, data in the temporary directory.
+start_redis() {
+	local d="$TMP/redis" i line
+	command -v redis-server >/dev/null || die "redis-server not found (apt-get install redis-server) for the redis scenarios"
+	mkdir -p "$d"
+	start_bg redis "$d/redis.log" taskset -c "$LCPU" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 \
+		--save "" --appendonly no --dir "$d"
+	for i in $(seq 1 100); do
+		# in a subshell: exec's redirections must not touch the script's fds
+		line="$( (exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT" && printf 'PING\r\n' >&3 && read -r -t 1 l <&3 && echo "$l") 2>/dev/null || true)"
+		[ "${line%$'\r'}" = "+PONG" ] && return 0
+		kill -0 "${PPID_OF[redis]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	tail -n 20 "$d/redis.log" >&2 || true
+	die "redis-server did not come up on port $REDIS_PORT"
+}
+
+# the proxies a scenario runs: the redis scenarios exercise sluice's cluster
+# modes; nginx (the baseline) and nginx + Lua (its shared-dict counter) run
+# with them, HAProxy and Caddy (plain proxies there) are skipped.
+scenario_proxies() { # scenario
+	local p
+	for p in "${PROXY_LIST[@]}"; do
+		case "$1:$p" in
+		keyauth-count-redis-c50:haproxy | keyauth-count-redis-c50:caddy | keyauth-count-batched-c50:haproxy | keyauth-count-batched-c50:caddy) ;;
+		*) printf '%s\n' "$p" ;;
+		esac
+	done
 }
 
 start_proxy() { # name mode
@@ -554,13 +631,22 @@ case " $PROXIES " in *" nginx "*) ;; *) die "BENCH_PROXIES must include nginx (t
 
 read -r -a PROXY_LIST <<<"$PROXIES"
 read -r -a SCENARIO_LIST <<<"$SCENARIOS"
+NEED_REDIS=""
 for p in "${PROXY_LIST[@]}"; do [ -n "${PORT[$p]:-}" ] || die "unknown proxy '$p' (known: ${!PORT[*]})"; done
 for sc in "${SCENARIO_LIST[@]}"; do
-	case "$sc" in small-c50 | small-c100 | 16k-c50 | routes1000-c50 | keyauth-c50 | prom-c50) ;; *) die "unknown scenario '$sc'" ;; esac
+	case "$sc" in
+	small-c50 | small-c100 | 16k-c50 | routes1000-c50 | keyauth-c50 | prom-c50 | keyauth-count-c50) ;;
+	keyauth-count-redis-c50 | keyauth-count-batched-c50) NEED_REDIS=1 ;;
+	*) die "unknown scenario '$sc'" ;;
+	esac
 done
+case " $PROXIES " in *" sluice "*) ;; *) NEED_REDIS="" ;; esac
 for p in $UP_PORT $STATUS_PORT 18081 18082 18083 18084 18085 $PROM_PORT; do
 	if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$p/"; then die "port $p is already in use"; fi
 done
+if [ -n "$NEED_REDIS" ] && (exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT") 2>/dev/null; then
+	die "port $REDIS_PORT (redis-server) is already in use; set BENCH_REDIS_PORT"
+fi
 
 TMP="$(mktemp -d /tmp/sluice-bench.XXXXXX)"
 chmod 755 "$TMP" # nginx workers may run as nobody and must read the upstream files
@@ -605,7 +691,8 @@ cat "$RUN_DIR/env.md" >&2
 printf 'scenario\tround\tproxy\tstatus\trequests\trps\tp99_us\tcpu_us_per_req\trss_kb\tproxy_cpu_pct\tproxy_core_busy_pct\tload_core_busy_pct\tupstream_cpu_pct\twrk_cpu_pct\tproxy_core_other_pct\tload_core_other_pct\tupstream_requests\treason\n' >"$RUN_DIR/raw.tsv"
 
 gen_upstream
-for mode in single many keyauth prom; do
+MODES="single many keyauth prom keyauth-count keyauth-count-redis keyauth-count-batched"
+for mode in $MODES; do
 	for p in "${PROXY_LIST[@]}"; do
 		case "$p" in
 		nginx | nginx-lua) gen_nginx "$p" "$mode" ;;
@@ -618,12 +705,15 @@ for mode in single many keyauth prom; do
 done
 cp -r "$TMP/upstream/nginx.conf" "$RUN_DIR/upstream-nginx.conf"
 mkdir -p "$RUN_DIR/configs"
-(cd "$TMP" && tar cf - single many keyauth prom 2>/dev/null) | (cd "$RUN_DIR/configs" && tar xf -)
+# shellcheck disable=SC2086
+(cd "$TMP" && tar cf - $MODES 2>/dev/null) | (cd "$RUN_DIR/configs" && tar xf -)
 
-runs=$((${#SCENARIO_LIST[@]} * ROUNDS * ${#PROXY_LIST[@]}))
+runs=0
+for sc in "${SCENARIO_LIST[@]}"; do runs=$((runs + ROUNDS * $(scenario_proxies "$sc" | wc -l))); done
 log "Running $runs runs of ${DURATION}s (+${WARMUP}s warm-up): about $(((runs * (2 * (DURATION + WARMUP) + 1) / 2 + 30 + 59) / 60)) min. Raw results: $RUN_DIR"
 
 start_upstream
+[ -z "${NEED_REDIS:-}" ] || start_redis
 check_response "http://127.0.0.1:$UP_PORT/hello" "$TMP/expected-small" "$TMP/upcheck" >/dev/null ||
 	die "upstream check failed"
 FAILED=0
@@ -636,18 +726,25 @@ for sc in "${SCENARIO_LIST[@]}"; do
 	routes1000-c50) mode=many path="/r$ROUTE_HIT/hello" conns=50 exp="$TMP/expected-small" ;;
 	keyauth-c50) mode=keyauth path=/hello conns=50 exp="$TMP/expected-small" ;;
 	prom-c50) mode=prom path=/hello conns=50 exp="$TMP/expected-small" ;;
+	keyauth-count-c50) mode=keyauth-count path=/hello conns=50 exp="$TMP/expected-small" ;;
+	keyauth-count-redis-c50) mode=keyauth-count-redis path=/hello conns=50 exp="$TMP/expected-small" ;;
+	keyauth-count-batched-c50) mode=keyauth-count-batched path=/hello conns=50 exp="$TMP/expected-small" ;;
 	*) die "unknown scenario $sc" ;;
 	esac
 	log ""
 	log "== scenario $sc ($path, $conns connections, $([ $mode = many ] && echo "$NROUTES routes" || echo "1 route"))"
-	for p in "${PROXY_LIST[@]}"; do start_proxy "$p" "$mode"; done
+	mapfile -t SC_PROXIES < <(scenario_proxies "$sc")
+	for p in "${PROXY_LIST[@]}"; do
+		case " ${SC_PROXIES[*]} " in *" $p "*) ;; *) log "  ($p skipped: not part of $sc)" ;; esac
+	done
+	for p in "${SC_PROXIES[@]}"; do start_proxy "$p" "$mode"; done
 	for ((r = 1; r <= ROUNDS; r++)); do
-		for p in "${PROXY_LIST[@]}"; do
+		for p in "${SC_PROXIES[@]}"; do
 			run_one "$sc" "$r" "$p" "$path" "$conns" "$exp"
 		done
 	done
 	# keep the proxies' logs, then stop them (the upstream keeps running)
-	for p in "${PROXY_LIST[@]}"; do
+	for p in "${SC_PROXIES[@]}"; do
 		for f in stdout.log error.log; do
 			[ -s "$TMP/$mode/$p/$f" ] && cp "$TMP/$mode/$p/$f" "$RUN_DIR/runs/$sc.$p.$f"
 		done

@@ -50,8 +50,13 @@ type Config struct {
 	// Group makes routes share counters; all of them must carry the same
 	// configuration.
 	Group *string `json:"group,omitempty"`
-	// SyncInterval is APISIX's delayed Redis sync; only -1 (off) is
-	// supported yet.
+	// SyncInterval, in seconds, turns on the batched cluster mode under the
+	// redis policies (APISIX's delayed synchronization): requests count
+	// against leases of the quota the gateway reserves in Redis in the
+	// background, synced every sync_interval (batched.go). -1 (the
+	// default) counts in Redis on every request. Otherwise at least 0.1
+	// and smaller than time_window, as APISIX requires; policy local
+	// ignores it, as APISIX does.
 	SyncInterval float64 `json:"sync_interval"`
 
 	RedisHost             string  `json:"redis_host,omitempty"`
@@ -117,8 +122,8 @@ func (c *Config) Validate() error {
 	if c.Group != nil && *c.Group == "" {
 		return errors.New("group: must not be empty")
 	}
-	if c.SyncInterval != noDelayedSync {
-		return errors.New("sync_interval: delayed synchronization is not supported yet; only -1 (off) is accepted")
+	if err := c.validateSyncInterval(); err != nil {
+		return err
 	}
 	switch c.Policy {
 	case PolicyLocal:
@@ -131,6 +136,26 @@ func (c *Config) Validate() error {
 		return errors.New("policy: redis-sentinel is not supported yet; use redis or redis-cluster")
 	}
 	return fmt.Errorf("policy: must be one of local, redis, redis-cluster, got %q", c.Policy)
+}
+
+// validateSyncInterval applies APISIX's rules, under the redis policies
+// only (APISIX ignores sync_interval under policy local).
+func (c *Config) validateSyncInterval() error {
+	if c.SyncInterval == noDelayedSync || (c.Policy != PolicyRedis && c.Policy != PolicyRedisCluster) {
+		return nil
+	}
+	if c.SyncInterval < 0.1 {
+		return fmt.Errorf("sync_interval: must be -1 (off) or at least 0.1 (seconds), got %g", c.SyncInterval)
+	}
+	if float64(*c.TimeWindow) <= c.SyncInterval {
+		return fmt.Errorf("sync_interval: must be smaller than time_window (%d), got %g", *c.TimeWindow, c.SyncInterval)
+	}
+	return nil
+}
+
+// batched reports whether c selects the batched cluster mode.
+func (c *Config) batched() bool {
+	return c.SyncInterval != noDelayedSync && (c.Policy == PolicyRedis || c.Policy == PolicyRedisCluster)
 }
 
 func positive(field string, v *int64) error {

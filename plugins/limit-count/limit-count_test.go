@@ -65,7 +65,12 @@ func TestValidate(t *testing.T) {
 		{"sentinel", `{"count":1,"time_window":1,"policy":"redis-sentinel"}`, p + "policy: redis-sentinel is not supported yet; use redis or redis-cluster"},
 		{"sliding", `{"count":1,"time_window":1,"window_type":"sliding"}`, p + "window_type: sliding windows are not supported yet; use fixed"},
 		{"window_type", `{"count":1,"time_window":1,"window_type":"rolling"}`, p + `window_type: must be one of fixed, sliding, got "rolling"`},
-		{"sync_interval", `{"count":1,"time_window":10,"sync_interval":0.5}`, p + "sync_interval: delayed synchronization is not supported yet; only -1 (off) is accepted"},
+		{"sync_interval local ignored", `{"count":1,"time_window":10,"sync_interval":0.01}`, ""},
+		{"sync_interval batched", `{"count":1,"time_window":10,"sync_interval":0.5,"policy":"redis","redis_host":"rr"}`, ""},
+		{"sync_interval too small", `{"count":1,"time_window":10,"sync_interval":0.05,"policy":"redis","redis_host":"rr"}`, p + "sync_interval: must be -1 (off) or at least 0.1 (seconds), got 0.05"},
+		{"sync_interval negative", `{"count":1,"time_window":10,"sync_interval":-2,"policy":"redis-cluster","redis_cluster_nodes":["127.0.0.1:7000"],"redis_cluster_name":"c"}`, p + "sync_interval: must be -1 (off) or at least 0.1 (seconds), got -2"},
+		{"sync_interval window", `{"count":1,"time_window":10,"sync_interval":10,"policy":"redis","redis_host":"rr"}`, p + "sync_interval: must be smaller than time_window (10), got 10"},
+		{"sync_interval type", `{"count":1,"time_window":10,"sync_interval":"1"}`, p + "sync_interval: must be a number, got string"},
 		{"redis without host", `{"count":1,"time_window":1,"policy":"redis"}`, p + "redis_host: is required when policy is redis"},
 		{"redis short host", `{"count":1,"time_window":1,"policy":"redis","redis_host":"r"}`, p + `redis_host: must be at least 2 characters, got "r"`},
 		{"redis port", `{"count":1,"time_window":1,"policy":"redis","redis_host":"rr","redis_port":0}`, p + "redis_port: must be between 1 and 65535, got 0"},
@@ -423,7 +428,7 @@ func TestMemoryBound(t *testing.T) {
 }
 
 // build builds an instance as a live configuration does, with Lasting.
-func build(t *testing.T, l *plugin.Lasting, cfg string) *limitCount {
+func build(t testing.TB, l *plugin.Lasting, cfg string) *limitCount {
 	t.Helper()
 	c := NewConfig()
 	if err := json.Unmarshal([]byte(cfg), c); err != nil {

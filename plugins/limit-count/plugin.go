@@ -4,9 +4,9 @@
 // uses it.
 //
 // The counters sit behind the limiter interface: a request costs one
-// take(key). A batched cluster mode (a local share per node, synced to Redis
-// in the background: APISIX's sync_interval) fits behind the same interface
-// without touching the plugin's request path.
+// take(key). The batched cluster mode (a redis policy with sync_interval:
+// leases of the quota reserved in Redis in the background, batched.go) is
+// a third implementation.
 package limitcount
 
 import (
@@ -67,6 +67,9 @@ type limitCount struct {
 	// build, which never serves).
 	local *localStore
 	redis *redisLimiter
+	// batch is the batched cluster mode (a redis policy with
+	// sync_interval; batched.go), used instead of redis.
+	batch *batchStore
 
 	// group, when set, is the only scope: routes of a group share it.
 	group *scope
@@ -77,9 +80,9 @@ type limitCount struct {
 	last atomic.Pointer[scope]
 }
 
-// limiter counts requests per key. Its implementations are the local table
-// and the Redis script; a batched mode (a local share per node, synced to
-// Redis in the background) would be a third, chosen in newLimitCount.
+// limiter counts requests per key. Its implementations are the local table,
+// the Redis script and the batched mode's lease table, chosen in
+// newLimitCount.
 type limiter interface {
 	// take counts cost requests under key at time at (the request's
 	// start; zero: now). An error means the counter store could not
@@ -155,6 +158,20 @@ func newLimitCount(c *Config, deps plugin.Deps) (*limitCount, error) {
 	if o == nil {
 		return p, nil // validation-only compile: never serves, never connects
 	}
+	if c.batched() {
+		b := o.(*redisBackend)
+		bs, err := deps.Lasting.Get("limit-count/batched/"+p.fp, func() (any, error) {
+			return newBatchStore(b, deps.Logger("limit-count"), c, p.fp), nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		p.batch = bs.(*batchStore)
+		if c.Group != nil {
+			p.group = p.batch.scope("")
+		}
+		return p, nil
+	}
 	p.redis = &redisLimiter{b: o.(*redisBackend), limit: *c.Count, window: *c.TimeWindow * 1000}
 	if c.Group != nil {
 		p.group = &scope{lim: p.redis, prefix: keyPrefix + "group:" + *c.Group + ":" + p.fp + ":"}
@@ -192,9 +209,12 @@ func (p *limitCount) scopeFor(route string) *scope {
 		return s
 	}
 	var s *scope
-	if p.local != nil {
+	switch {
+	case p.local != nil:
 		s = p.local.scope(route)
-	} else {
+	case p.batch != nil:
+		s = p.batch.scope(route)
+	default:
 		route = strings.Clone(route)
 		s = &scope{route: route, lim: p.redis, prefix: keyPrefix + "route:" + route + ":" + p.fp + ":"}
 	}
@@ -211,7 +231,7 @@ type quota struct {
 // Access counts the request and rejects it past the limit. The headers go
 // on in HeaderFilter, on the upstream's response or on the rejection.
 func (p *limitCount) Access(c *plugin.Ctx) *plugin.Exit {
-	if p.local == nil && p.redis == nil {
+	if p.local == nil && p.redis == nil && p.batch == nil {
 		return failExit // a validation-only build: it cannot count
 	}
 	s := p.scopeFor(c.RouteID)
