@@ -13,6 +13,7 @@ import (
 	"github.com/sluicegw/sluice/internal/runtime"
 	"github.com/sluicegw/sluice/internal/upstream"
 	"github.com/sluicegw/sluice/plugins/opentelemetry"
+	proxymirror "github.com/sluicegw/sluice/plugins/proxy-mirror"
 )
 
 type upstreamTimeouts = upstream.Timeouts
@@ -83,6 +84,11 @@ func validatePluginAttr(attr map[string]map[string]any) error {
 	}
 	if raw, ok := attr["opentelemetry"]; ok {
 		if _, err := opentelemetry.ParseAttr(raw); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if raw, ok := attr["proxy-mirror"]; ok {
+		if _, err := proxymirror.ParseAttr(raw); err != nil {
 			errs = append(errs, err)
 		}
 	}

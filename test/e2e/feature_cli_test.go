@@ -93,10 +93,11 @@ routes:
 	}
 	// plugin_attr sections are checked as starting the gateway would.
 	featWrite(t, dir, "gw-badattr.yaml", "plugin_attr:\n  prometheus:\n    export_addr: {ip: 127.0.0.1, port: 99999}\n"+
-		"  opentelemetry:\n    collector: {request_timeout: 0}\n")
+		"  opentelemetry:\n    collector: {request_timeout: 0}\n  proxy-mirror:\n    timeout: {read: -1}\n")
 	if code, out := featRun(t, dir, "validate", "gw-badattr.yaml"); code != 1 ||
 		!strings.Contains(out, "plugin_attr.prometheus.export_addr.port") ||
-		!strings.Contains(out, "plugin_attr.opentelemetry.collector.request_timeout") {
+		!strings.Contains(out, "plugin_attr.opentelemetry.collector.request_timeout") ||
+		!strings.Contains(out, "plugin_attr.proxy-mirror.timeout.read") {
 		t.Errorf("validate gw-badattr.yaml: exit %d, output %q", code, out)
 	}
 	// A valid gateway config also checks the resources file it points at.
