@@ -15,6 +15,12 @@ const (
 	PolicyRedisCluster = "redis-cluster"
 )
 
+// Window types.
+const (
+	windowFixed   = "fixed"
+	windowSliding = "sliding"
+)
+
 // noDelayedSync is APISIX's sync_interval default: every request goes to the
 // counter store.
 const noDelayedSync = -1
@@ -28,8 +34,10 @@ type Config struct {
 	// TimeWindow is the window length in seconds. Required, > 0.
 	TimeWindow *int64 `json:"time_window,omitempty"`
 	// WindowType is "fixed" (the window starts with a key's first request
-	// and lasts time_window seconds). APISIX's "sliding" is not supported
-	// yet and is rejected.
+	// and lasts time_window seconds) or "sliding" (APISIX's estimate of a
+	// sliding window from the current and previous epoch-aligned windows;
+	// sliding.go). Sliding is not available in the batched mode
+	// (sync_interval) yet.
 	WindowType string `json:"window_type"`
 	// KeyType says how Key is read: "var" (an nginx variable name),
 	// "var_combination" ($vars in a string) or "constant".
@@ -79,7 +87,7 @@ type Config struct {
 // NewConfig returns a Config with APISIX's defaults.
 func NewConfig() *Config {
 	return &Config{
-		WindowType:            "fixed",
+		WindowType:            windowFixed,
 		KeyType:               "var",
 		Key:                   "remote_addr",
 		RejectedCode:          503,
@@ -102,9 +110,7 @@ func (c *Config) Validate() error {
 		return err
 	}
 	switch c.WindowType {
-	case "fixed":
-	case "sliding":
-		return errors.New("window_type: sliding windows are not supported yet; use fixed")
+	case windowFixed, windowSliding:
 	default:
 		return fmt.Errorf("window_type: must be one of fixed, sliding, got %q", c.WindowType)
 	}
@@ -124,6 +130,13 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validateSyncInterval(); err != nil {
 		return err
+	}
+	if c.WindowType == windowSliding && c.batched() {
+		// The batched mode's leases are shares of a fixed window's quota;
+		// under a sliding window the quota free at a given moment depends
+		// on the previous window's decaying weight, which the lease
+		// bookkeeping and its over-admission bound do not model.
+		return errors.New("window_type: sliding is not supported with sync_interval (the batched mode) yet; use sync_interval -1 or window_type fixed")
 	}
 	switch c.Policy {
 	case PolicyLocal:

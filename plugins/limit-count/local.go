@@ -44,6 +44,16 @@ type table struct {
 	m        sync.Map // string -> *entry
 	n        atomic.Int64
 	sweeping atomic.Bool
+
+	// sliding selects window_type sliding (sliding.go): windows aligned on
+	// the Unix epoch, each remembering the previous one's count. off is
+	// the base's Unix time modulo the window, which aligns the table's
+	// clock; keep is how long a window matters after its end (one more
+	// window when sliding, none when fixed), which decides when sweeps
+	// may drop it.
+	sliding bool
+	off     int64
+	keep    int64
 }
 
 func newTable(limit int64, window time.Duration, maxKeys int64) *table {
@@ -60,10 +70,13 @@ type entry struct {
 
 // window is one fixed window: its end and the requests counted in it. n
 // keeps growing past the limit while requests are rejected; int64 does not
-// overflow at any request rate.
+// overflow at any request rate. A sliding window also carries prev, the
+// previous window's count, fixed when the window begins, and its n never
+// exceeds the limit (sliding.go).
 type window struct {
-	end int64
-	n   atomic.Int64
+	end  int64
+	prev int64
+	n    atomic.Int64
 }
 
 // dead marks an entry removed from the map (expired or evicted): a request
@@ -87,6 +100,9 @@ func (*table) failed(error, bool) {}
 func (t *table) count(key string, cost int64) verdict { return t.countAt(key, cost, t.now()) }
 
 func (t *table) countAt(key string, cost int64, now int64) verdict {
+	if t.sliding {
+		return t.slideAt(key, cost, now)
+	}
 	for {
 		e := t.lookup(key, now)
 		w := e.w.Load()
@@ -149,7 +165,7 @@ func (t *table) makeRoom(now int64) {
 	target := t.maxKeys - t.maxKeys/8
 	t.m.Range(func(k, v any) bool {
 		e := v.(*entry)
-		if w := e.w.Load(); w != dead && now >= w.end {
+		if w := e.w.Load(); w != dead && now >= w.end+t.keep {
 			t.remove(k, e, w)
 		}
 		return true

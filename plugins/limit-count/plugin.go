@@ -75,6 +75,8 @@ type limitCount struct {
 	group *scope
 	// fp is the configuration's fingerprint (Config.fingerprint).
 	fp string
+	// sliding: window_type sliding (sliding.go).
+	sliding bool
 	// last caches the scope of the route seen last: an instance nearly
 	// always serves one route, so a request usually skips the map.
 	last atomic.Pointer[scope]
@@ -109,6 +111,7 @@ type localStore struct {
 	limit   int64
 	window  time.Duration
 	maxKeys int64
+	sliding bool
 	scopes  sync.Map // route id ("" for a group) -> *scope
 }
 
@@ -117,7 +120,11 @@ func (s *localStore) scope(route string) *scope {
 		return v.(*scope)
 	}
 	route = strings.Clone(route) // kept: must not be a view of request memory
-	v, _ := s.scopes.LoadOrStore(route, &scope{route: route, lim: newTable(s.limit, s.window, s.maxKeys)})
+	newT := newTable
+	if s.sliding {
+		newT = newSlidingTable
+	}
+	v, _ := s.scopes.LoadOrStore(route, &scope{route: route, lim: newT(s.limit, s.window, s.maxKeys)})
 	return v.(*scope)
 }
 
@@ -130,13 +137,15 @@ func newLimitCount(c *Config, deps plugin.Deps) (*limitCount, error) {
 		limitStr:    strconv.FormatInt(*c.Count, 10),
 		reject:      rejectExit(c),
 		fp:          c.fingerprint(),
+		sliding:     c.WindowType == windowSliding,
 	}
 	if c.KeyType == "var_combination" {
 		p.tmpl = ngxtmpl.Compile(c.Key)
 	}
 	if c.Policy == PolicyLocal {
 		build := func() (any, error) {
-			return &localStore{limit: *c.Count, window: time.Duration(*c.TimeWindow) * time.Second, maxKeys: defaultMaxKeys}, nil
+			return &localStore{limit: *c.Count, window: time.Duration(*c.TimeWindow) * time.Second,
+				maxKeys: defaultMaxKeys, sliding: c.WindowType == windowSliding}, nil
 		}
 		o, err := deps.Lasting.Get("limit-count/local/"+p.fp, build)
 		if err != nil {
@@ -172,9 +181,9 @@ func newLimitCount(c *Config, deps plugin.Deps) (*limitCount, error) {
 		}
 		return p, nil
 	}
-	p.redis = &redisLimiter{b: o.(*redisBackend), limit: *c.Count, window: *c.TimeWindow * 1000}
+	p.redis = &redisLimiter{b: o.(*redisBackend), limit: *c.Count, window: *c.TimeWindow * 1000, sliding: p.sliding}
 	if c.Group != nil {
-		p.group = &scope{lim: p.redis, prefix: keyPrefix + "group:" + *c.Group + ":" + p.fp + ":"}
+		p.group = &scope{lim: p.redis, prefix: p.redisPrefix() + "group:" + *c.Group + ":" + p.fp + ":"}
 	}
 	return p, nil
 }
@@ -200,6 +209,15 @@ func statusText(code int) string {
 	return http.StatusText(code)
 }
 
+// redisPrefix starts the Redis keys of p's counters. Sliding counters are
+// hashes (redis.go), kept apart from the fixed windows' strings.
+func (p *limitCount) redisPrefix() string {
+	if p.sliding {
+		return keyPrefix + "sliding:"
+	}
+	return keyPrefix
+}
+
 // scopeFor returns the counters of route (or of the group).
 func (p *limitCount) scopeFor(route string) *scope {
 	if p.group != nil {
@@ -216,7 +234,7 @@ func (p *limitCount) scopeFor(route string) *scope {
 		s = p.batch.scope(route)
 	default:
 		route = strings.Clone(route)
-		s = &scope{route: route, lim: p.redis, prefix: keyPrefix + "route:" + route + ":" + p.fp + ":"}
+		s = &scope{route: route, lim: p.redis, prefix: p.redisPrefix() + "route:" + route + ":" + p.fp + ":"}
 	}
 	p.last.Store(s)
 	return s
@@ -291,7 +309,9 @@ func (cv *countingVars) Var(name string) (string, bool) {
 }
 
 // HeaderFilter shows the quota as APISIX does: X-RateLimit-Reset in seconds,
-// floored to hundredths.
+// floored to hundredths for fixed windows and rounded up to hundredths for
+// sliding ones (APISIX's two code paths differ; rounding up never
+// announces a wait shorter than the real one).
 func (p *limitCount) HeaderFilter(c *plugin.Ctx) {
 	v, ok := c.Get(ctxKey)
 	if !ok {
@@ -303,6 +323,10 @@ func (p *limitCount) HeaderFilter(c *plugin.Ctx) {
 	}
 	c.Response.SetHeader(headerLimit, p.limitStr)
 	c.Response.SetHeader(headerRemaining, itoa(q.remaining))
+	if p.sliding {
+		c.Response.SetHeader(headerReset, formatResetUp(q.reset))
+		return
+	}
 	c.Response.SetHeader(headerReset, formatReset(q.reset))
 }
 
@@ -328,6 +352,18 @@ func formatReset(d time.Duration) string {
 		d = 0
 	}
 	s := math.Floor(d.Seconds()*100) / 100
+	return strconv.FormatFloat(s, 'g', 14, 64)
+}
+
+// formatResetUp renders d in seconds as Lua prints math.ceil(s*100)/100.
+func formatResetUp(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	// Whole milliseconds first, so that float noise cannot add a
+	// hundredth (2.3 s is 2.3, not 2.31).
+	ms := (d + time.Millisecond - 1) / time.Millisecond
+	s := float64((ms+9)/10) / 100
 	return strconv.FormatFloat(s, 'g', 14, 64)
 }
 
