@@ -8,10 +8,11 @@ import (
 	"github.com/sluicegw/sluice/plugin/ngxtmpl"
 )
 
-// Key types, as APISIX names them.
+// Key types, as APISIX names them. KeyConstant is limit-count's only.
 const (
 	KeyVar            = "var"
 	KeyVarCombination = "var_combination"
+	KeyConstant       = "constant"
 )
 
 // CheckKey validates key_type and key as APISIX's limit-req and limit-conn
@@ -32,24 +33,29 @@ func CheckKey(keyType, key string) error {
 // plugin instance and immutable.
 type Key struct {
 	combination bool
+	constant    bool
 	name        string
 	tmpl        ngxtmpl.Template
 }
 
 // NewKey compiles a checked key_type and key.
 func NewKey(keyType, key string) Key {
-	k := Key{name: key, combination: keyType == KeyVarCombination}
+	k := Key{name: key, combination: keyType == KeyVarCombination, constant: keyType == KeyConstant}
 	if k.combination {
 		k.tmpl = ngxtmpl.Compile(key)
 	}
 	return k
 }
 
-// Of returns r's key. When it resolves to nothing (an unset variable, or a
-// combination whose variables are all unset) the client address is used,
-// as in APISIX. The result may be a view of request memory: whoever keeps
-// it must copy it (Table does).
+// Of returns r's key: the key itself when constant. When a variable or a
+// combination resolves to nothing (an unset variable, or a combination
+// whose variables are all unset) the client address is used, as in APISIX.
+// The result may be a view of request memory: whoever keeps it must copy
+// it (Table does).
 func (k *Key) Of(r plugin.Request) string {
+	if k.constant {
+		return k.name
+	}
 	if k.combination {
 		cv := countingVars{src: r}
 		var buf [128]byte

@@ -15,6 +15,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/sluicegw/sluice/plugin"
 )
 
 // Policies: where limit state lives.
@@ -120,6 +122,18 @@ func (c *RedisConfig) LastingKey(owner string) string {
 		net.JoinHostPort(c.Host, strconv.Itoa(c.Port)), c.Database, c.SSL, c.SSLVerify, common)
 }
 
+// SharedBackend returns the Backend for c's connection settings from
+// deps.Lasting, building it on first use. It is nil in a validation-only
+// compile (no Lasting): such an instance never serves and never connects.
+func SharedBackend(deps plugin.Deps, c *RedisConfig, owner string) *Backend {
+	// Building cannot fail (nothing is dialled), so neither can Get.
+	o, _ := deps.Lasting.Get(c.LastingKey(owner), func() (any, error) {
+		return NewBackend(c, owner, deps.Logger(owner)), nil
+	})
+	b, _ := o.(*Backend)
+	return b
+}
+
 // Backend is one pooled Redis (or Redis Cluster) client, shared through
 // plugin.Deps.Lasting by every instance with the same connection settings,
 // so a reload keeps its connections.
@@ -207,6 +221,16 @@ func (b *Backend) Failed(err error, outcome string) {
 	}
 	since := total - b.logged.Swap(total)
 	b.log.Warn(b.owner+": redis unavailable, "+outcome, "err", err, "failed_since_last_log", since, "failed_total", total)
+}
+
+// FailedRequest is Failed for a request that passed unlimited
+// (allow_degradation) or was rejected with 500.
+func (b *Backend) FailedRequest(err error, passed bool) {
+	if passed {
+		b.Failed(err, OutcomePassed)
+		return
+	}
+	b.Failed(err, OutcomeRejected)
 }
 
 // Failures reports how many requests the backend could not serve.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/sluicegw/sluice/plugin"
 )
 
 // Fingerprint identifies a configuration's content (its JSON): limit state
@@ -30,6 +32,19 @@ func Fingerprint(cfg any) string {
 type Routes[S any] struct {
 	New func(route string) *S
 	m   sync.Map // route id -> *S
+}
+
+// LocalRoutes returns the scopes of a local policy: kept in deps.Lasting
+// under owner and the configuration's fingerprint fp, so state survives a
+// reload that leaves the configuration as it was; a private set in a
+// validation-only compile (no Lasting).
+func LocalRoutes[S any](deps plugin.Deps, owner, fp string, newScope func(route string) *S) *Routes[S] {
+	// Building cannot fail, so neither can Get.
+	o, _ := deps.Lasting.Get(owner+"/local/"+fp, func() (any, error) { return &Routes[S]{New: newScope}, nil })
+	if o == nil {
+		return &Routes[S]{New: newScope}
+	}
+	return o.(*Routes[S])
 }
 
 // Get returns route's scope.

@@ -62,35 +62,20 @@ func newLimitConn(c *Config, deps plugin.Deps) (*limitConn, error) {
 	}
 	fp := ratelimit.Fingerprint(c)
 	if c.Policy == ratelimit.PolicyLocal {
-		build := func() (any, error) {
-			return &ratelimit.Routes[scope]{New: func(string) *scope {
-				return newLocalScope(c, ratelimit.DefaultMaxKeys)
-			}}, nil
-		}
 		// Kept across reloads under the configuration's content: requests
 		// in flight during a reload are released into the counts that the
 		// next configuration (if unchanged) keeps using.
-		o, err := deps.Lasting.Get(Name+"/local/"+fp, build)
-		if err != nil {
-			return nil, err
-		}
-		if o == nil { // validation-only compile: private counts
-			o, _ = build()
-		}
-		p.routes = o.(*ratelimit.Routes[scope])
+		p.routes = ratelimit.LocalRoutes(deps, Name, fp, func(string) *scope {
+			return newLocalScope(c, ratelimit.DefaultMaxKeys)
+		})
 		return p, nil
 	}
 	rc := c.redis()
-	o, err := deps.Lasting.Get(rc.LastingKey(Name), func() (any, error) {
-		return ratelimit.NewBackend(&rc, Name, deps.Logger(Name)), nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if o == nil {
+	b := ratelimit.SharedBackend(deps, &rc, Name)
+	if b == nil {
 		return p, nil // validation-only compile: never serves, never connects
 	}
-	counter := newRedisCounter(o.(*ratelimit.Backend), c)
+	counter := newRedisCounter(b, c)
 	p.routes = &ratelimit.Routes[scope]{New: func(route string) *scope {
 		s := newScope(c)
 		s.redis = counter
@@ -141,11 +126,10 @@ func (p *limitConn) Access(c *plugin.Ctx) *plugin.Exit {
 		k, m := s.prefix+key, s.redis.member()
 		count, ok, err := s.redis.incoming(k, m)
 		if err != nil {
+			s.redis.b.FailedRequest(err, p.degrade)
 			if p.degrade {
-				s.redis.b.Failed(err, ratelimit.OutcomePassed)
 				return nil
 			}
-			s.redis.b.Failed(err, ratelimit.OutcomeRejected)
 			return failExit
 		}
 		if !ok {

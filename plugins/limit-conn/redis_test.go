@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicegw/sluice/internal/ratelimit/ratelimittest"
 	"github.com/sluicegw/sluice/internal/redistest"
 	"github.com/sluicegw/sluice/plugin"
 	"github.com/sluicegw/sluice/plugin/plugintest"
@@ -48,9 +49,7 @@ func waitZcard(t *testing.T, s *redistest.Server, key string, want int) {
 func TestRedisTwoGatewaysExact(t *testing.T) {
 	t.Parallel()
 	s := redistest.Start(t)
-	la, lb := plugin.NewLasting(nil), plugin.NewLasting(nil)
-	t.Cleanup(la.Close)
-	t.Cleanup(lb.Close)
+	la, lb := ratelimittest.TwoGateways(t)
 	cfg := redisCfg(s, "")
 	a, b := build(t, la, cfg), build(t, lb, cfg)
 	for round, split := range []int{100, 30, 170, 0} {
@@ -93,8 +92,7 @@ func TestRedisTwoGatewaysExact(t *testing.T) {
 func TestRedisLeakBound(t *testing.T) {
 	t.Parallel()
 	s := redistest.Start(t)
-	l := plugin.NewLasting(nil)
-	t.Cleanup(l.Close)
+	l := ratelimittest.Lasting(t)
 	p := build(t, l, redisCfg(s, `,"conn":1,"burst":0,"key_ttl":1`))
 	if _, e := begin(p, "r", "10.0.0.1"); e != nil { // never finished: leaked
 		t.Fatal("first request rejected")
@@ -126,8 +124,7 @@ func TestRedisLeakBound(t *testing.T) {
 func TestRedisOutage(t *testing.T) {
 	t.Parallel()
 	s := redistest.Start(t)
-	l := plugin.NewLasting(nil)
-	t.Cleanup(l.Close)
+	l := ratelimittest.Lasting(t)
 	strict := build(t, l, redisCfg(s, `,"conn":1,"burst":0,"redis_timeout":200`))
 	lenient := build(t, l, redisCfg(s, `,"conn":1,"burst":0,"redis_timeout":200,"allow_degradation":true`))
 	s.Stop()
@@ -170,11 +167,9 @@ func TestRedisOutage(t *testing.T) {
 func TestRedisCluster(t *testing.T) {
 	t.Parallel()
 	cl := redistest.StartCluster(t, 3)
-	nodes := `["` + strings.Join(cl.Addrs(), `","`) + `"]`
+	nodes := ratelimittest.NodesJSON(cl)
 	cfg := `{"conn":20,"burst":0,"default_conn_delay":0.1,"key":"remote_addr","policy":"redis-cluster","redis_cluster_name":"t","redis_cluster_nodes":` + nodes + `}`
-	la, lb := plugin.NewLasting(nil), plugin.NewLasting(nil)
-	t.Cleanup(la.Close)
-	t.Cleanup(lb.Close)
+	la, lb := ratelimittest.TwoGateways(t)
 	a, b := build(t, la, cfg), build(t, lb, cfg)
 	for k := range 6 {
 		ip := "10.8.0." + strconv.Itoa(k)
@@ -210,8 +205,7 @@ func TestRedisCluster(t *testing.T) {
 
 func BenchmarkRedisAccess(b *testing.B) {
 	s := redistest.Start(b)
-	l := plugin.NewLasting(nil)
-	b.Cleanup(l.Close)
+	l := ratelimittest.Lasting(b)
 	p := build(b, l, fmt.Sprintf(`{"conn":1000000000,"burst":0,"default_conn_delay":0.1,"key":"remote_addr","policy":"redis","redis_host":"127.0.0.1","redis_port":%d}`, s.Port()))
 	req := plugintest.NewRequest("GET", "/").WithIP("10.0.0.1")
 	c := &plugin.Ctx{}

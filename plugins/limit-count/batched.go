@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluicegw/sluice/internal/ratelimit"
 )
 
 // The batched cluster mode (policy redis or redis-cluster with
@@ -94,7 +96,7 @@ var errBatchedUnavailable = errors.New("redis: batched sync unavailable")
 // the configuration's fingerprint, so leases survive reloads that leave the
 // configuration unchanged.
 type batchStore struct {
-	b        *redisBackend
+	b        *ratelimit.Backend
 	log      *slog.Logger
 	limit    int64
 	credit   int64
@@ -247,7 +249,7 @@ func (s *batchStore) takeFrom(l *lease, cost, now int64) (verdict, error) {
 		}
 		s.enqueue(l)
 		if timer == nil {
-			timer = time.NewTimer(s.b.timeout)
+			timer = time.NewTimer(s.b.Timeout)
 			defer timer.Stop()
 		}
 		select {
@@ -315,7 +317,7 @@ func (t *leaseTable) take(key string, cost int64, at time.Time) (verdict, error)
 }
 
 // failed implements limiter.
-func (t *leaseTable) failed(err error, passed bool) { t.s.b.noteFailure(err, passed) }
+func (t *leaseTable) failed(err error, passed bool) { t.s.b.FailedRequest(err, passed) }
 
 func (t *leaseTable) lookup(key string, now int64) *leaseEntry {
 	if v, ok := t.m.Load(key); ok {

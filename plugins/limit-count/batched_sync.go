@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sluicegw/sluice/internal/ratelimit"
 )
 
 // leasePrefix starts the batched mode's Redis keys: hashes, not the
@@ -64,7 +66,7 @@ const maxBatch = 512
 
 // newBatchStore builds the batched mode of one configuration and starts its
 // syncer. It does not connect: the first sync dials.
-func newBatchStore(b *redisBackend, log *slog.Logger, c *Config, fp string) *batchStore {
+func newBatchStore(b *ratelimit.Backend, log *slog.Logger, c *Config, fp string) *batchStore {
 	s := newBatchStoreIdle(b, log, c, fp)
 	go s.run()
 	return s
@@ -72,7 +74,7 @@ func newBatchStore(b *redisBackend, log *slog.Logger, c *Config, fp string) *bat
 
 // newBatchStoreIdle builds the store without its syncer goroutine: tests
 // drive it with round.
-func newBatchStoreIdle(b *redisBackend, log *slog.Logger, c *Config, fp string) *batchStore {
+func newBatchStoreIdle(b *ratelimit.Backend, log *slog.Logger, c *Config, fp string) *batchStore {
 	var id [6]byte
 	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails (Go 1.24+)
 	base := time.Now()
@@ -256,7 +258,7 @@ func (s *batchStore) tickPlan(l *lease) (syncReq, bool) {
 
 // sync runs one pipeline of lease scripts and applies the answers.
 func (s *batchStore) sync(reqs []syncReq) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.b.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.b.Timeout)
 	defer cancel()
 	cmds := s.exec(ctx, reqs, false)
 	var retry []int
@@ -294,7 +296,7 @@ func (s *batchStore) sync(reqs []syncReq) {
 // exec sends reqs in one pipeline (EVALSHA, or EVAL after a Redis restart
 // dropped the script cache).
 func (s *batchStore) exec(ctx context.Context, reqs []syncReq, eval bool) []*redis.Cmd {
-	pipe := s.b.client.Pipeline()
+	pipe := s.b.Client.Pipeline()
 	cmds := make([]*redis.Cmd, len(reqs))
 	for i, r := range reqs {
 		keys := []string{r.l.e.rkey}
@@ -404,9 +406,9 @@ func (s *batchStore) giveBack() {
 	}
 }
 
-// logFailure logs a failed sync at most once per degradeLogEvery.
+// logFailure logs a failed sync at most once per ratelimit.FailureLogEvery.
 func (s *batchStore) logFailure(err error) {
-	if s.closed.Load() || time.Since(s.lastLog) < degradeLogEvery {
+	if s.closed.Load() || time.Since(s.lastLog) < ratelimit.FailureLogEvery {
 		// At shutdown the pool may close first: giving tokens back is best
 		// effort, its failure is no news.
 		return

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/sluicegw/sluice/internal/ratelimit/ratelimittest"
 	"github.com/sluicegw/sluice/internal/redistest"
 	"github.com/sluicegw/sluice/plugin"
 	"github.com/sluicegw/sluice/plugin/plugintest"
@@ -70,7 +70,7 @@ func mustTake(t *testing.T, tb *leaseTable, key string) verdict {
 
 func hget(t *testing.T, s *batchStore, key, field string) string {
 	t.Helper()
-	v, err := s.b.client.HGet(context.Background(), key, field).Result()
+	v, err := s.b.Client.HGet(context.Background(), key, field).Result()
 	if err != nil {
 		t.Fatalf("HGET %s %s: %v", key, field, err)
 	}
@@ -107,7 +107,7 @@ func TestBatchedLeaseRounds(t *testing.T) {
 					t.Fatalf("credit request %d rejected", i+1)
 				}
 			}
-			if n, _ := a.b.client.Exists(context.Background(), rkey).Result(); n != 0 {
+			if n, _ := a.b.Client.Exists(context.Background(), rkey).Result(); n != 0 {
 				t.Fatal("the credit touched Redis: it must be spent locally")
 			}
 			kick(a)
@@ -243,7 +243,7 @@ func TestBatchedWindows(t *testing.T) {
 	}
 	id1 := l1.id
 	// The window ends: in Redis, and on a's clock.
-	if err := a.b.client.Del(context.Background(), rkey).Err(); err != nil {
+	if err := a.b.Client.Del(context.Background(), rkey).Err(); err != nil {
 		t.Fatal(err)
 	}
 	clk.advance(61 * time.Second)
@@ -260,7 +260,7 @@ func TestBatchedWindows(t *testing.T) {
 	}
 	// Redis replaces the window behind a's back (as when a's view of the
 	// end lags): b starts the next one; a's next sync ends its lease.
-	if err := a.b.client.Del(context.Background(), rkey).Err(); err != nil {
+	if err := a.b.Client.Del(context.Background(), rkey).Err(); err != nil {
 		t.Fatal(err)
 	}
 	mustTake(t, tb, "k")
@@ -375,7 +375,7 @@ func TestBatchedTwoGatewaysConcurrent(t *testing.T) {
 			}
 			wg.Wait()
 			for _, p := range gws {
-				failed.Add(p.batch.b.degraded.Load())
+				failed.Add(p.batch.b.Failures())
 			}
 			n := admitted.Load()
 			t.Logf("count %d, round %d: admitted %d of %d (bound %d)", count, round, n, 8*count, bound)
@@ -396,8 +396,7 @@ func TestBatchedTwoGatewaysConcurrent(t *testing.T) {
 func TestBatchedRedisDown(t *testing.T) {
 	t.Parallel()
 	rs := redistest.Start(t)
-	l := plugin.NewLasting(nil)
-	t.Cleanup(l.Close)
+	l := ratelimittest.Lasting(t)
 	strict := build(t, l, batchedCfg(rs, 1, `,"redis_timeout":200`))
 	lenient := build(t, l, batchedCfg(rs, 1, `,"redis_timeout":200,"allow_degradation":true`))
 	rs.Stop()
@@ -422,7 +421,7 @@ func TestBatchedRedisDown(t *testing.T) {
 	if !strict.batch.down.Load() {
 		t.Error("the store does not know Redis is down")
 	}
-	if n := strict.batch.b.degraded.Load(); n < 3 {
+	if n := strict.batch.b.Failures(); n < 3 {
 		t.Errorf("degraded count = %d, want >= 3", n)
 	}
 	rs.Restart()
@@ -473,8 +472,7 @@ func TestBatchedReloadKeepsStore(t *testing.T) {
 // table (BenchmarkLocalTake).
 func BenchmarkBatchedTake(b *testing.B) {
 	rs := redistest.Start(b)
-	l := plugin.NewLasting(nil)
-	b.Cleanup(l.Close)
+	l := ratelimittest.Lasting(b)
 	c := NewConfig()
 	count, window := int64(1<<50), int64(3600)
 	c.Count, c.TimeWindow, c.Policy, c.RedisHost, c.RedisPort, c.SyncInterval = &count, &window, PolicyRedis, "127.0.0.1", rs.Port(), 0.1
@@ -529,11 +527,9 @@ func BenchmarkBatchedAccess(b *testing.B) {
 func TestBatchedRedisCluster(t *testing.T) {
 	t.Parallel()
 	cl := redistest.StartCluster(t, 3)
-	nodes := `["` + strings.Join(cl.Addrs(), `","`) + `"]`
+	nodes := ratelimittest.NodesJSON(cl)
 	cfg := `{"count":5,"time_window":60,"policy":"redis-cluster","redis_cluster_name":"test","sync_interval":0.1,"redis_cluster_nodes":` + nodes + `}`
-	la, lb := plugin.NewLasting(nil), plugin.NewLasting(nil)
-	t.Cleanup(la.Close)
-	t.Cleanup(lb.Close)
+	la, lb := ratelimittest.TwoGateways(t)
 	gws := []*limitCount{build(t, la, cfg), build(t, lb, cfg)}
 	var wg sync.WaitGroup
 	admitted := make([]atomic.Int64, 30)
@@ -550,7 +546,7 @@ func TestBatchedRedisCluster(t *testing.T) {
 	}
 	wg.Wait()
 	for _, p := range gws {
-		if n := p.batch.b.degraded.Load(); n != 0 {
+		if n := p.batch.b.Failures(); n != 0 {
 			t.Fatalf("%d requests failed to count", n)
 		}
 	}
@@ -559,12 +555,7 @@ func TestBatchedRedisCluster(t *testing.T) {
 			t.Errorf("client %d: admitted %d of 16, want within [5, 6]", k, n)
 		}
 	}
-	used := 0
-	for _, s := range cl.Servers {
-		if r, _ := s.Do("DBSIZE"); r != ":0" {
-			used++
-		}
-	}
+	used := ratelimittest.MastersUsed(cl)
 	if used < 2 {
 		t.Errorf("leases on %d masters, want them spread", used)
 	}

@@ -1,18 +1,17 @@
 package limitcount
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/sluicegw/sluice/internal/ratelimit"
 )
 
 // Policies: where the counters live.
 const (
-	PolicyLocal        = "local"
-	PolicyRedis        = "redis"
-	PolicyRedisCluster = "redis-cluster"
+	PolicyLocal        = ratelimit.PolicyLocal
+	PolicyRedis        = ratelimit.PolicyRedis
+	PolicyRedisCluster = ratelimit.PolicyRedisCluster
 )
 
 // Window types.
@@ -88,7 +87,7 @@ type Config struct {
 func NewConfig() *Config {
 	return &Config{
 		WindowType:            windowFixed,
-		KeyType:               "var",
+		KeyType:               ratelimit.KeyVar,
 		Key:                   "remote_addr",
 		RejectedCode:          503,
 		Policy:                PolicyLocal,
@@ -114,16 +113,15 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("window_type: must be one of fixed, sliding, got %q", c.WindowType)
 	}
+	// Not ratelimit.CheckKey: limit-count also has constant keys, and key
+	// is optional (it defaults to remote_addr).
 	switch c.KeyType {
-	case "var", "var_combination", "constant":
+	case ratelimit.KeyVar, ratelimit.KeyVarCombination, ratelimit.KeyConstant:
 	default:
 		return fmt.Errorf("key_type: must be one of var, var_combination, constant, got %q", c.KeyType)
 	}
-	if c.RejectedCode < 200 || c.RejectedCode > 599 {
-		return fmt.Errorf("rejected_code: must be between 200 and 599, got %d", c.RejectedCode)
-	}
-	if c.RejectedMsg != nil && *c.RejectedMsg == "" {
-		return errors.New("rejected_msg: must not be empty")
+	if err := ratelimit.CheckRejection(c.RejectedCode, c.RejectedMsg); err != nil {
+		return err
 	}
 	if c.Group != nil && *c.Group == "" {
 		return errors.New("group: must not be empty")
@@ -138,17 +136,11 @@ func (c *Config) Validate() error {
 		// bookkeeping and its over-admission bound do not model.
 		return errors.New("window_type: sliding is not supported with sync_interval (the batched mode) yet; use sync_interval -1 or window_type fixed")
 	}
-	switch c.Policy {
-	case PolicyLocal:
-		return nil
-	case PolicyRedis:
-		return c.validateRedis()
-	case PolicyRedisCluster:
-		return c.validateRedisCluster()
-	case "redis-sentinel":
+	if c.Policy == "redis-sentinel" {
 		return errors.New("policy: redis-sentinel is not supported yet; use redis or redis-cluster")
 	}
-	return fmt.Errorf("policy: must be one of local, redis, redis-cluster, got %q", c.Policy)
+	rc := c.redis()
+	return rc.CheckPolicy()
 }
 
 // validateSyncInterval applies APISIX's rules, under the redis policies
@@ -181,61 +173,18 @@ func positive(field string, v *int64) error {
 	return nil
 }
 
-// validateRedis checks the fields APISIX requires under policy redis, and
-// the ones both redis policies share.
-func (c *Config) validateRedis() error {
-	switch {
-	case c.RedisHost == "":
-		return errors.New("redis_host: is required when policy is redis")
-	case len(c.RedisHost) < 2:
-		return fmt.Errorf("redis_host: must be at least 2 characters, got %q", c.RedisHost)
-	case c.RedisPort < 1 || c.RedisPort > 65535:
-		return fmt.Errorf("redis_port: must be between 1 and 65535, got %d", c.RedisPort)
-	case c.RedisUsername != nil && *c.RedisUsername == "":
-		return errors.New("redis_username: must not be empty")
-	case c.RedisDatabase < 0:
-		return fmt.Errorf("redis_database: must be at least 0, got %d", c.RedisDatabase)
+// redis returns the Redis settings.
+func (c *Config) redis() ratelimit.RedisConfig {
+	return ratelimit.RedisConfig{
+		Policy: c.Policy, Host: c.RedisHost, Port: c.RedisPort, Username: c.RedisUsername,
+		Password: c.RedisPassword, Database: c.RedisDatabase, Timeout: c.RedisTimeout,
+		SSL: c.RedisSSL, SSLVerify: c.RedisSSLVerify, KeepaliveTimeout: c.RedisKeepaliveTimeout,
+		KeepalivePool: c.RedisKeepalivePool, ClusterNodes: c.RedisClusterNodes, ClusterName: c.RedisClusterName,
+		ClusterSSL: c.RedisClusterSSL, ClusterSSLVerify: c.RedisClusterSSLVerify,
 	}
-	return c.validateRedisCommon()
 }
 
-func (c *Config) validateRedisCluster() error {
-	if len(c.RedisClusterNodes) == 0 {
-		return errors.New("redis_cluster_nodes: is required when policy is redis-cluster (at least one host:port)")
-	}
-	for i, n := range c.RedisClusterNodes {
-		if len(n) < 2 || len(n) > 100 {
-			return fmt.Errorf("redis_cluster_nodes[%d]: must be 2 to 100 characters, got %q", i, n)
-		}
-	}
-	if c.RedisClusterName == "" {
-		return errors.New("redis_cluster_name: is required when policy is redis-cluster")
-	}
-	return c.validateRedisCommon()
-}
-
-func (c *Config) validateRedisCommon() error {
-	switch {
-	case c.RedisTimeout < 1:
-		return fmt.Errorf("redis_timeout: must be at least 1 (milliseconds), got %d", c.RedisTimeout)
-	case c.RedisKeepaliveTimeout < 1000:
-		return fmt.Errorf("redis_keepalive_timeout: must be at least 1000 (milliseconds), got %d", c.RedisKeepaliveTimeout)
-	case c.RedisKeepalivePool < 1:
-		return fmt.Errorf("redis_keepalive_pool: must be at least 1, got %d", c.RedisKeepalivePool)
-	}
-	return nil
-}
-
-// fingerprint identifies c's content: counters are kept under it, so they
-// survive a reload that leaves the configuration as it was and restart when
-// it changes (APISIX keys them by the plugin configuration's version). Two
-// gateways with the same configuration compute the same fingerprint, which
-// is what lets them share Redis counters.
-func (c *Config) fingerprint() string {
-	b, err := json.Marshal(c)
-	if err != nil {
-		panic(fmt.Sprintf("limit-count: marshalling a validated config: %v", err)) // plain data: cannot fail
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:8])
-}
+// fingerprint identifies c's content (ratelimit.Fingerprint): counters are
+// kept under it, so they survive a reload that leaves the configuration as
+// it was, and gateways with the same configuration share Redis counters.
+func (c *Config) fingerprint() string { return ratelimit.Fingerprint(c) }

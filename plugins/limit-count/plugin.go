@@ -14,12 +14,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/sluicegw/sluice/internal/ratelimit"
 	"github.com/sluicegw/sluice/plugin"
-	"github.com/sluicegw/sluice/plugin/ngxtmpl"
 )
 
 // Name and Priority are APISIX's.
@@ -54,18 +53,17 @@ var failExit = plugin.JSONExit(http.StatusInternalServerError, `{"error_msg":"fa
 // limitCount is a built instance. It is immutable except for its scope
 // cache; counters live in the store it points to, which outlives it.
 type limitCount struct {
-	keyType     string
-	key         string
-	tmpl        ngxtmpl.Template
+	key         ratelimit.Key
 	showHeaders bool
 	degrade     bool
 	limitStr    string
 	reject      *plugin.Exit
 
-	// local holds the local tables (policy local); redis is the Redis
+	// local holds the local tables of every route (policy local), kept
+	// in Lasting under the configuration's fingerprint; redis is the Redis
 	// limiter (policies redis and redis-cluster; nil in a validation-only
 	// build, which never serves).
-	local *localStore
+	local *ratelimit.Routes[scope]
 	redis *redisLimiter
 	// batch is the batched cluster mode (a redis policy with
 	// sync_interval; batched.go), used instead of redis.
@@ -103,72 +101,36 @@ type scope struct {
 	prefix string
 }
 
-// localStore holds the local tables of every route (or the group) using
-// one configuration. It is kept in Deps.Lasting under the configuration's
-// fingerprint, so counters survive reloads that leave the configuration
-// unchanged and start afresh when it changes.
-type localStore struct {
-	limit   int64
-	window  time.Duration
-	maxKeys int64
-	sliding bool
-	scopes  sync.Map // route id ("" for a group) -> *scope
-}
-
-func (s *localStore) scope(route string) *scope {
-	if v, ok := s.scopes.Load(route); ok {
-		return v.(*scope)
-	}
-	route = strings.Clone(route) // kept: must not be a view of request memory
-	newT := newTable
-	if s.sliding {
-		newT = newSlidingTable
-	}
-	v, _ := s.scopes.LoadOrStore(route, &scope{route: route, lim: newT(s.limit, s.window, s.maxKeys)})
-	return v.(*scope)
-}
-
 func newLimitCount(c *Config, deps plugin.Deps) (*limitCount, error) {
 	p := &limitCount{
-		keyType:     c.KeyType,
-		key:         c.Key,
+		key:         ratelimit.NewKey(c.KeyType, c.Key),
 		showHeaders: c.ShowLimitQuotaHeader,
 		degrade:     c.AllowDegradation,
 		limitStr:    strconv.FormatInt(*c.Count, 10),
-		reject:      rejectExit(c),
+		reject:      ratelimit.RejectExit(c.RejectedCode, c.RejectedMsg),
 		fp:          c.fingerprint(),
 		sliding:     c.WindowType == windowSliding,
 	}
-	if c.KeyType == "var_combination" {
-		p.tmpl = ngxtmpl.Compile(c.Key)
-	}
 	if c.Policy == PolicyLocal {
-		build := func() (any, error) {
-			return &localStore{limit: *c.Count, window: time.Duration(*c.TimeWindow) * time.Second,
-				maxKeys: defaultMaxKeys, sliding: c.WindowType == windowSliding}, nil
+		limit, window := *c.Count, time.Duration(*c.TimeWindow)*time.Second
+		newT := newTable
+		if p.sliding {
+			newT = newSlidingTable
 		}
-		o, err := deps.Lasting.Get("limit-count/local/"+p.fp, build)
-		if err != nil {
-			return nil, err
-		}
-		if o == nil { // validation-only compile: a private store
-			o, _ = build()
-		}
-		p.local = o.(*localStore)
+		p.local = ratelimit.LocalRoutes(deps, Name, p.fp, func(route string) *scope {
+			return &scope{route: route, lim: newT(limit, window, defaultMaxKeys)}
+		})
 		if c.Group != nil {
-			p.group = p.local.scope("")
+			p.group = p.local.Get("")
 		}
 		return p, nil
 	}
-	o, err := deps.Lasting.Get(backendKey(c), func() (any, error) { return newRedisBackend(c, deps.Logger("limit-count")), nil })
-	if err != nil {
-		return nil, err
-	}
-	if o == nil {
+	rc := c.redis()
+	b := ratelimit.SharedBackend(deps, &rc, Name)
+	if b == nil {
 		return p, nil // validation-only compile: never serves, never connects
 	}
 	if c.batched() {
-		b := o.(*redisBackend)
 		bs, err := deps.Lasting.Get("limit-count/batched/"+p.fp, func() (any, error) {
 			return newBatchStore(b, deps.Logger("limit-count"), c, p.fp), nil
 		})
@@ -181,32 +143,11 @@ func newLimitCount(c *Config, deps plugin.Deps) (*limitCount, error) {
 		}
 		return p, nil
 	}
-	p.redis = &redisLimiter{b: o.(*redisBackend), limit: *c.Count, window: *c.TimeWindow * 1000, sliding: p.sliding}
+	p.redis = &redisLimiter{b: b, limit: *c.Count, window: *c.TimeWindow * 1000, sliding: p.sliding}
 	if c.Group != nil {
 		p.group = &scope{lim: p.redis, prefix: p.redisPrefix() + "group:" + *c.Group + ":" + p.fp + ":"}
 	}
 	return p, nil
-}
-
-// rejectExit is the answer to a request over the limit: {"error_msg": msg}
-// with rejected_msg, else the bare status with nginx's error page, as
-// APISIX answers.
-func rejectExit(c *Config) *plugin.Exit {
-	if c.RejectedMsg != nil {
-		return plugin.JSONExit(c.RejectedCode, `{"error_msg":`+strconv.Quote(*c.RejectedMsg)+`}`)
-	}
-	title := strconv.Itoa(c.RejectedCode) + " " + statusText(c.RejectedCode)
-	page := "<html>\r\n<head><title>" + title + "</title></head>\r\n<body>\r\n<center><h1>" + title +
-		"</h1></center>\r\n<hr><center>sluice</center>\r\n</body>\r\n</html>\r\n"
-	return &plugin.Exit{Status: c.RejectedCode, Headers: []plugin.Header{{Name: "Content-Type", Value: "text/html"}}, Body: []byte(page)}
-}
-
-// statusText is nginx's reason phrase where it differs from Go's.
-func statusText(code int) string {
-	if code == http.StatusServiceUnavailable {
-		return "Service Temporarily Unavailable"
-	}
-	return http.StatusText(code)
 }
 
 // redisPrefix starts the Redis keys of p's counters. Sliding counters are
@@ -229,7 +170,7 @@ func (p *limitCount) scopeFor(route string) *scope {
 	var s *scope
 	switch {
 	case p.local != nil:
-		s = p.local.scope(route)
+		s = p.local.Get(route)
 	case p.batch != nil:
 		s = p.batch.scope(route)
 	default:
@@ -254,7 +195,7 @@ func (p *limitCount) Access(c *plugin.Ctx) *plugin.Exit {
 	}
 	s := p.scopeFor(c.RouteID)
 	// An empty prefix (local tables) concatenates without allocating.
-	v, err := s.lim.take(s.prefix+p.keyOf(c), 1, c.Served.Start)
+	v, err := s.lim.take(s.prefix+p.key.Of(c.Request), 1, c.Served.Start)
 	if err != nil {
 		s.lim.failed(err, p.degrade)
 		if p.degrade {
@@ -269,43 +210,6 @@ func (p *limitCount) Access(c *plugin.Ctx) *plugin.Exit {
 		return p.reject
 	}
 	return nil
-}
-
-// keyOf resolves the counting key: an empty resolution falls back to the
-// client address, as in APISIX.
-func (p *limitCount) keyOf(c *plugin.Ctx) string {
-	switch p.keyType {
-	case "constant":
-		return p.key
-	case "var_combination":
-		cv := countingVars{src: c.Request}
-		var buf [128]byte
-		b := p.tmpl.Append(buf[:0], &cv, nil)
-		if cv.n > 0 {
-			return string(b)
-		}
-	default:
-		if v, ok := c.Request.Var(p.key); ok {
-			return v
-		}
-	}
-	v, _ := c.Request.Var("remote_addr")
-	return v
-}
-
-// countingVars counts the variables a template found set (APISIX's
-// n_resolved: a combination of only unset variables is no key).
-type countingVars struct {
-	src ngxtmpl.VarSource
-	n   int
-}
-
-func (cv *countingVars) Var(name string) (string, bool) {
-	v, ok := cv.src.Var(name)
-	if ok {
-		cv.n++
-	}
-	return v, ok
 }
 
 // HeaderFilter shows the quota as APISIX does: X-RateLimit-Reset in seconds,

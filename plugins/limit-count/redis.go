@@ -2,18 +2,13 @@ package limitcount
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/tls"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net"
-	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/sluicegw/sluice/internal/ratelimit"
 )
 
 // keyPrefix starts every Redis counter key. The version lets a later format
@@ -78,120 +73,17 @@ redis.call('PEXPIREAT', KEYS[1], (id + 2) * win)
 return {1, n, p, rem}
 `)
 
-func init() {
-	// go-redis logs every failed dial to stderr; during a Redis outage that
-	// would be a line per request. The plugin logs degradation itself, rate
-	// limited, so the library's own lines are dropped.
-	redis.SetLogger(quietLogger{})
-}
-
-type quietLogger struct{}
-
-func (quietLogger) Printf(context.Context, string, ...any) {}
-
-// redisBackend is one pooled Redis (or Redis Cluster) client, shared through
-// Deps.Lasting by every limiter with the same connection settings, so a
-// reload keeps its connections.
-type redisBackend struct {
-	client  redis.UniversalClient
-	timeout time.Duration
-	log     *slog.Logger
-
-	// degraded counts requests that could not be counted (Redis down or
-	// slow); lastLog rate-limits the log line about them.
-	degraded atomic.Int64
-	lastLog  atomic.Int64
-	logged   atomic.Int64 // degraded as of the last log line
-}
-
-// Close closes the pool; Lasting calls it once no configuration uses it.
-func (b *redisBackend) Close() error { return b.client.Close() }
-
-// backendKey names the Lasting object for c's connection settings. The
-// password goes in as a digest, not in clear.
-func backendKey(c *Config) string {
-	pw := sha256.Sum256([]byte(c.RedisPassword))
-	user := ""
-	if c.RedisUsername != nil {
-		user = *c.RedisUsername
-	}
-	common := fmt.Sprintf("timeout=%d pool=%d idle=%d user=%q pw=%s", c.RedisTimeout, c.RedisKeepalivePool,
-		c.RedisKeepaliveTimeout, user, hex.EncodeToString(pw[:8]))
-	if c.Policy == PolicyRedisCluster {
-		return fmt.Sprintf("limit-count/redis-cluster name=%q nodes=%q ssl=%t verify=%t %s", c.RedisClusterName,
-			c.RedisClusterNodes, c.RedisClusterSSL, c.RedisClusterSSLVerify, common)
-	}
-	return fmt.Sprintf("limit-count/redis addr=%s db=%d ssl=%t verify=%t %s",
-		net.JoinHostPort(c.RedisHost, strconv.Itoa(c.RedisPort)), c.RedisDatabase, c.RedisSSL, c.RedisSSLVerify, common)
-}
-
-// newRedisBackend builds the client without connecting: connections are
-// dialled on first use, so building never blocks a configuration load.
-func newRedisBackend(c *Config, log *slog.Logger) *redisBackend {
-	timeout := time.Duration(c.RedisTimeout) * time.Millisecond
-	user := ""
-	if c.RedisUsername != nil {
-		user = *c.RedisUsername
-	}
-	b := &redisBackend{timeout: timeout, log: log}
-	if c.Policy == PolicyRedisCluster {
-		b.client = redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs:           c.RedisClusterNodes,
-			Password:        c.RedisPassword,
-			TLSConfig:       tlsConfig(c.RedisClusterSSL, c.RedisClusterSSLVerify, ""),
-			Protocol:        2,
-			DisableIdentity: true,
-			// Never retry the script: a retry after a lost reply would
-			// count the request twice. MOVED/ASK redirects are safe (the
-			// script did not run) and stay on.
-			MaxRetries:               -1,
-			DialTimeout:              timeout,
-			DialerRetries:            1,
-			ReadTimeout:              timeout,
-			WriteTimeout:             timeout,
-			PoolTimeout:              timeout,
-			ContextTimeoutEnabled:    true,
-			PoolSize:                 c.RedisKeepalivePool,
-			ConnMaxIdleTime:          time.Duration(c.RedisKeepaliveTimeout) * time.Millisecond,
-			MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
-		})
-		return b
-	}
-	b.client = redis.NewClient(&redis.Options{
-		Addr:                     net.JoinHostPort(c.RedisHost, strconv.Itoa(c.RedisPort)),
-		Username:                 user,
-		Password:                 c.RedisPassword,
-		DB:                       c.RedisDatabase,
-		TLSConfig:                tlsConfig(c.RedisSSL, c.RedisSSLVerify, c.RedisHost),
-		Protocol:                 2,
-		DisableIdentity:          true,
-		MaxRetries:               -1, // see above: never count twice
-		DialTimeout:              timeout,
-		DialerRetries:            1,
-		ReadTimeout:              timeout,
-		WriteTimeout:             timeout,
-		PoolTimeout:              timeout,
-		ContextTimeoutEnabled:    true,
-		PoolSize:                 c.RedisKeepalivePool,
-		ConnMaxIdleTime:          time.Duration(c.RedisKeepaliveTimeout) * time.Millisecond,
-		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
-	})
-	return b
-}
-
-func tlsConfig(on, verify bool, serverName string) *tls.Config {
-	if !on {
-		return nil
-	}
-	// redis_ssl_verify defaults to false in APISIX: encrypted but not
-	// authenticated unless asked for.
-	return &tls.Config{ServerName: serverName, InsecureSkipVerify: !verify, MinVersion: tls.VersionTLS12} //nolint:gosec // APISIX's default
+// newRedisBackend builds the pooled client for c's Redis settings
+// (ratelimit.NewBackend: lazy dialling, no script retries).
+func newRedisBackend(c *Config, log *slog.Logger) *ratelimit.Backend {
+	rc := c.redis()
+	return ratelimit.NewBackend(&rc, Name, log)
 }
 
 // redisLimiter counts in Redis with one script call per request; every
 // gateway sharing the Redis shares the counts exactly.
 type redisLimiter struct {
-	b      *redisBackend
+	b      *ratelimit.Backend
 	limit  int64
 	window int64 // milliseconds
 	// sliding runs slideScript instead of incrScript.
@@ -202,12 +94,12 @@ type redisLimiter struct {
 // reply later than redis_timeout returns an error; the caller degrades or
 // rejects.
 func (l *redisLimiter) take(key string, cost int64, _ time.Time) (verdict, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), l.b.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), l.b.Timeout)
 	defer cancel()
 	if l.sliding {
 		return l.slide(ctx, key, cost)
 	}
-	res, err := incrScript.Run(ctx, l.b.client, []string{key}, cost, l.window).Int64Slice()
+	res, err := incrScript.Run(ctx, l.b.Client, []string{key}, cost, l.window).Int64Slice()
 	if err != nil {
 		return verdict{}, fmt.Errorf("redis: %w", err)
 	}
@@ -224,7 +116,7 @@ func (l *redisLimiter) take(key string, cost int64, _ time.Time) (verdict, error
 // slide counts under a sliding window: the script decides, and the
 // verdict (Remaining, Reset) is worked out here as the local table does.
 func (l *redisLimiter) slide(ctx context.Context, key string, cost int64) (verdict, error) {
-	res, err := slideScript.Run(ctx, l.b.client, []string{key}, l.limit, l.window, cost).Int64Slice()
+	res, err := slideScript.Run(ctx, l.b.Client, []string{key}, l.limit, l.window, cost).Int64Slice()
 	if err != nil {
 		return verdict{}, fmt.Errorf("redis: %w", err)
 	}
@@ -250,25 +142,4 @@ func (l *redisLimiter) slide(ctx context.Context, key string, cost int64) (verdi
 }
 
 // failed implements limiter.
-func (l *redisLimiter) failed(err error, passed bool) { l.b.noteFailure(err, passed) }
-
-// degradeLogEvery bounds the degradation log to one line per backend per
-// interval; the line carries how many requests degraded meanwhile.
-const degradeLogEvery = 5 * time.Second
-
-// noteFailure counts a request the backend could not count and logs at most
-// once per degradeLogEvery.
-func (b *redisBackend) noteFailure(err error, passed bool) {
-	total := b.degraded.Add(1)
-	now := time.Now().UnixNano()
-	last := b.lastLog.Load()
-	if now-last < int64(degradeLogEvery) || !b.lastLog.CompareAndSwap(last, now) {
-		return
-	}
-	since := total - b.logged.Swap(total)
-	msg := "limit-count: redis unavailable, requests rejected with 500"
-	if passed {
-		msg = "limit-count: redis unavailable, requests pass unlimited (allow_degradation)"
-	}
-	b.log.Warn(msg, "err", err, "failed_since_last_log", since, "failed_total", total)
-}
+func (l *redisLimiter) failed(err error, passed bool) { l.b.FailedRequest(err, passed) }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicegw/sluice/internal/ratelimit/ratelimittest"
 	"github.com/sluicegw/sluice/internal/redistest"
 	"github.com/sluicegw/sluice/plugin"
 	"github.com/sluicegw/sluice/plugin/plugintest"
@@ -24,9 +25,7 @@ func redisCfg(s *redistest.Server, extra string) string {
 func TestRedisTwoGatewaysExact(t *testing.T) {
 	t.Parallel()
 	s := redistest.Start(t)
-	la, lb := plugin.NewLasting(nil), plugin.NewLasting(nil)
-	t.Cleanup(la.Close)
-	t.Cleanup(lb.Close)
+	la, lb := ratelimittest.TwoGateways(t)
 	cfg := redisCfg(s, "")
 	a, b := build(t, la, cfg), build(t, lb, cfg)
 	if a.redis.b == b.redis.b {
@@ -61,8 +60,7 @@ func TestRedisTwoGatewaysExact(t *testing.T) {
 func TestRedisCounterKey(t *testing.T) {
 	t.Parallel()
 	s := redistest.Start(t)
-	l := plugin.NewLasting(nil)
-	t.Cleanup(l.Close)
+	l := ratelimittest.Lasting(t)
 	p := build(t, l, `{"count":2,"time_window":30,"policy":"redis","redis_host":"127.0.0.1","redis_port":`+strconv.Itoa(s.Port())+`}`)
 	for i, want := range []bool{true, true, false} {
 		if ok, _ := run(p, "7", "10.0.0.1"); ok != want {
@@ -91,8 +89,7 @@ func TestRedisCounterKey(t *testing.T) {
 func TestRedisOutage(t *testing.T) {
 	t.Parallel()
 	s := redistest.Start(t)
-	l := plugin.NewLasting(nil)
-	t.Cleanup(l.Close)
+	l := ratelimittest.Lasting(t)
 	strict := build(t, l, redisCfg(s, `,"count":1,"redis_timeout":200`))
 	lenient := build(t, l, redisCfg(s, `,"count":1,"redis_timeout":200,"allow_degradation":true`))
 	if ok, _ := run(strict, "1", "10.0.0.1"); !ok {
@@ -110,7 +107,7 @@ func TestRedisOutage(t *testing.T) {
 			t.Fatalf("Redis down, allow_degradation: exit = %d, want pass", e.Status)
 		}
 	}
-	if n := strict.redis.b.degraded.Load(); n < 6 {
+	if n := strict.redis.b.Failures(); n < 6 {
 		t.Errorf("degraded count = %d, want >= 6", n)
 	}
 	if string(failExit.Body) != `{"error_msg":"failed to limit count"}`+"\n" || failExit.Status != 500 {
@@ -139,11 +136,9 @@ func TestRedisOutage(t *testing.T) {
 func TestRedisCluster(t *testing.T) {
 	t.Parallel()
 	cl := redistest.StartCluster(t, 3)
-	nodes := `["` + strings.Join(cl.Addrs(), `","`) + `"]`
+	nodes := ratelimittest.NodesJSON(cl)
 	cfg := `{"count":5,"time_window":60,"policy":"redis-cluster","redis_cluster_name":"test","redis_cluster_nodes":` + nodes + `}`
-	la, lb := plugin.NewLasting(nil), plugin.NewLasting(nil)
-	t.Cleanup(la.Close)
-	t.Cleanup(lb.Close)
+	la, lb := ratelimittest.TwoGateways(t)
 	a, b := build(t, la, cfg), build(t, lb, cfg)
 	var wg sync.WaitGroup
 	admitted := make([]atomic.Int64, 30)
@@ -169,12 +164,7 @@ func TestRedisCluster(t *testing.T) {
 		}
 	}
 	// The counters are spread over the masters (30 keys on 3 masters).
-	used := 0
-	for _, s := range cl.Servers {
-		if r, _ := s.Do("DBSIZE"); r != ":0" {
-			used++
-		}
-	}
+	used := ratelimittest.MastersUsed(cl)
 	if used < 2 {
 		t.Errorf("counters on %d masters, want them spread", used)
 	}
@@ -188,8 +178,7 @@ func reqFrom(ip string) plugin.Request {
 // loopback: the script call through the pooled client.
 func BenchmarkRedisTake(b *testing.B) {
 	s := redistest.Start(b)
-	l := plugin.NewLasting(nil)
-	b.Cleanup(l.Close)
+	l := ratelimittest.Lasting(b)
 	c := NewConfig()
 	count, window := int64(1<<62), int64(3600)
 	c.Count, c.TimeWindow, c.Policy, c.RedisHost, c.RedisPort = &count, &window, PolicyRedis, "127.0.0.1", s.Port()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,17 +11,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sluicegw/sluice/internal/ratelimit/ratelimittest"
 	"github.com/sluicegw/sluice/internal/redistest"
 	"github.com/sluicegw/sluice/plugin"
 )
-
-// inspect is a plain client for looking at Redis from the test.
-func inspect(t *testing.T, s *redistest.Server) *redis.Client {
-	t.Helper()
-	rc := redis.NewClient(&redis.Options{Addr: s.Addr(), Protocol: 2, DisableIdentity: true})
-	t.Cleanup(func() { rc.Close() })
-	return rc
-}
 
 // redisTimeMs reads Redis's clock, the one the sliding script uses.
 func redisTimeMs(t *testing.T, rc *redis.Client) int64 {
@@ -75,9 +67,7 @@ func burst(ps []*limitCount, route, key string, n int) (int, []string) {
 func TestRedisSlidingTwoGatewaysExact(t *testing.T) {
 	t.Parallel()
 	s := redistest.Start(t)
-	la, lb := plugin.NewLasting(nil), plugin.NewLasting(nil)
-	t.Cleanup(la.Close)
-	t.Cleanup(lb.Close)
+	la, lb := ratelimittest.TwoGateways(t)
 	cfg := redisCfg(s, `,"time_window":86400,"window_type":"sliding"`)
 	a, b := build(t, la, cfg), build(t, lb, cfg)
 	if a.redis.b == b.redis.b || !a.redis.sliding {
@@ -104,15 +94,14 @@ func TestRedisSlidingTwoGatewaysExact(t *testing.T) {
 func TestRedisSlidingKey(t *testing.T) {
 	t.Parallel()
 	s := redistest.Start(t)
-	l := plugin.NewLasting(nil)
-	t.Cleanup(l.Close)
+	l := ratelimittest.Lasting(t)
 	p := build(t, l, redisCfg(s, `,"count":2,"time_window":30,"window_type":"sliding"`))
 	for i, want := range []bool{true, true, false, false} {
 		if ok, _ := run(p, "7", "10.0.0.1"); ok != want {
 			t.Fatalf("request %d: passed = %v, want %v", i+1, ok, want)
 		}
 	}
-	rc := inspect(t, s)
+	rc := ratelimittest.Client(t, s)
 	key := keyPrefix + "sliding:route:7:" + p.fp + ":10.0.0.1"
 	h := hash(t, rc, key)
 	now := redisTimeMs(t, rc)
@@ -140,10 +129,8 @@ func TestRedisSlidingKey(t *testing.T) {
 func TestRedisSlidingWeight(t *testing.T) {
 	t.Parallel()
 	s := redistest.Start(t)
-	la, lb := plugin.NewLasting(nil), plugin.NewLasting(nil)
-	t.Cleanup(la.Close)
-	t.Cleanup(lb.Close)
-	rc := inspect(t, s)
+	la, lb := ratelimittest.TwoGateways(t)
+	rc := ratelimittest.Client(t, s)
 	now := redisTimeMs(t, rc)
 	win := int64(1000) // seconds; grown until now sits 30-70% into a window
 	for f := now % (win * 1000); f < win*300 || f > win*700; f = now % (win * 1000) {
@@ -185,11 +172,9 @@ func TestRedisSlidingWeight(t *testing.T) {
 func TestRedisSlidingCluster(t *testing.T) {
 	t.Parallel()
 	cl := redistest.StartCluster(t, 3)
-	nodes := `["` + strings.Join(cl.Addrs(), `","`) + `"]`
+	nodes := ratelimittest.NodesJSON(cl)
 	cfg := `{"count":5,"time_window":86400,"window_type":"sliding","policy":"redis-cluster","redis_cluster_name":"test","redis_cluster_nodes":` + nodes + `}`
-	la, lb := plugin.NewLasting(nil), plugin.NewLasting(nil)
-	t.Cleanup(la.Close)
-	t.Cleanup(lb.Close)
+	la, lb := ratelimittest.TwoGateways(t)
 	a, b := build(t, la, cfg), build(t, lb, cfg)
 	var wg sync.WaitGroup
 	admitted := make([]int, 30)
@@ -206,12 +191,7 @@ func TestRedisSlidingCluster(t *testing.T) {
 			t.Errorf("client %d: admitted %d of 12, want exactly 5", k, n)
 		}
 	}
-	used := 0
-	for _, s := range cl.Servers {
-		if r, _ := s.Do("DBSIZE"); r != ":0" {
-			used++
-		}
-	}
+	used := ratelimittest.MastersUsed(cl)
 	if used < 2 {
 		t.Errorf("counters on %d masters, want them spread", used)
 	}
@@ -221,8 +201,7 @@ func TestRedisSlidingCluster(t *testing.T) {
 // redis-server on loopback.
 func BenchmarkRedisSlidingTake(b *testing.B) {
 	s := redistest.Start(b)
-	l := plugin.NewLasting(nil)
-	b.Cleanup(l.Close)
+	l := ratelimittest.Lasting(b)
 	c := NewConfig()
 	count, window := int64(1<<40), int64(3600)
 	c.Count, c.TimeWindow, c.Policy, c.RedisHost, c.RedisPort = &count, &window, PolicyRedis, "127.0.0.1", s.Port()

@@ -78,32 +78,17 @@ func newLimitReq(c *Config, deps plugin.Deps) (*limitReq, error) {
 	fp := ratelimit.Fingerprint(c)
 	rate, burst := *c.Rate, *c.Burst
 	if c.Policy == ratelimit.PolicyLocal {
-		build := func() (any, error) {
-			return &ratelimit.Routes[scope]{New: func(string) *scope {
-				return &scope{lim: newBucket(rate, burst, ratelimit.DefaultMaxKeys)}
-			}}, nil
-		}
-		o, err := deps.Lasting.Get(Name+"/local/"+fp, build)
-		if err != nil {
-			return nil, err
-		}
-		if o == nil { // validation-only compile: private buckets
-			o, _ = build()
-		}
-		p.routes = o.(*ratelimit.Routes[scope])
+		p.routes = ratelimit.LocalRoutes(deps, Name, fp, func(string) *scope {
+			return &scope{lim: newBucket(rate, burst, ratelimit.DefaultMaxKeys)}
+		})
 		return p, nil
 	}
 	rc := c.redis()
-	o, err := deps.Lasting.Get(rc.LastingKey(Name), func() (any, error) {
-		return ratelimit.NewBackend(&rc, Name, deps.Logger(Name)), nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if o == nil {
+	b := ratelimit.SharedBackend(deps, &rc, Name)
+	if b == nil {
 		return p, nil // validation-only compile: never serves, never connects
 	}
-	p.redis = newRedisLimiter(o.(*ratelimit.Backend), rate, burst)
+	p.redis = newRedisLimiter(b, rate, burst)
 	// As APISIX, a key is limited per route and configuration version: here
 	// the configuration's content, so gateways with the same route share.
 	p.routes = &ratelimit.Routes[scope]{New: func(route string) *scope {

@@ -94,10 +94,4 @@ func (l *redisLimiter) take(key string, _ time.Time) (time.Duration, bool, error
 	return time.Duration(excess / l.rate * float64(time.Second)), true, nil
 }
 
-func (l *redisLimiter) failed(err error, passed bool) {
-	if passed {
-		l.b.Failed(err, ratelimit.OutcomePassed)
-	} else {
-		l.b.Failed(err, ratelimit.OutcomeRejected)
-	}
-}
+func (l *redisLimiter) failed(err error, passed bool) { l.b.FailedRequest(err, passed) }

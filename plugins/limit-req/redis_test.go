@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicegw/sluice/internal/ratelimit/ratelimittest"
 	"github.com/sluicegw/sluice/internal/redistest"
 	"github.com/sluicegw/sluice/plugin"
 	"github.com/sluicegw/sluice/plugin/plugintest"
@@ -24,9 +25,7 @@ func redisCfg(s *redistest.Server, extra string) string {
 func TestRedisTwoGatewaysExact(t *testing.T) {
 	t.Parallel()
 	s := redistest.Start(t)
-	la, lb := plugin.NewLasting(nil), plugin.NewLasting(nil)
-	t.Cleanup(la.Close)
-	t.Cleanup(lb.Close)
+	la, lb := ratelimittest.TwoGateways(t)
 	cfg := redisCfg(s, "")
 	a, b := build(t, la, cfg), build(t, lb, cfg)
 	if a.redis.b == b.redis.b {
@@ -62,8 +61,7 @@ func TestRedisTwoGatewaysExact(t *testing.T) {
 func TestRedisBucketState(t *testing.T) {
 	t.Parallel()
 	s := redistest.Start(t)
-	l := plugin.NewLasting(nil)
-	t.Cleanup(l.Close)
+	l := ratelimittest.Lasting(t)
 	p := build(t, l, `{"rate":0.5,"burst":2,"key":"remote_addr","policy":"redis","redis_host":"127.0.0.1","redis_port":`+strconv.Itoa(s.Port())+`}`)
 	sc := p.routes.Get("7")
 	for i, want := range []time.Duration{0, 2 * time.Second, 4 * time.Second} {
@@ -109,8 +107,7 @@ func ratelimitFingerprint(t *testing.T, p *limitReq) string {
 func TestRedisOutage(t *testing.T) {
 	t.Parallel()
 	s := redistest.Start(t)
-	l := plugin.NewLasting(nil)
-	t.Cleanup(l.Close)
+	l := ratelimittest.Lasting(t)
 	strict := build(t, l, redisCfg(s, `,"burst":0,"redis_timeout":200`))
 	lenient := build(t, l, redisCfg(s, `,"burst":0,"redis_timeout":200,"allow_degradation":true`))
 	if e := access(strict, "1", "10.0.0.1"); e != nil {
@@ -149,11 +146,9 @@ func TestRedisOutage(t *testing.T) {
 func TestRedisCluster(t *testing.T) {
 	t.Parallel()
 	cl := redistest.StartCluster(t, 3)
-	nodes := `["` + strings.Join(cl.Addrs(), `","`) + `"]`
+	nodes := ratelimittest.NodesJSON(cl)
 	cfg := `{"rate":0.001,"burst":19,"key":"remote_addr","nodelay":true,"policy":"redis-cluster","redis_cluster_name":"t","redis_cluster_nodes":` + nodes + `}`
-	la, lb := plugin.NewLasting(nil), plugin.NewLasting(nil)
-	t.Cleanup(la.Close)
-	t.Cleanup(lb.Close)
+	la, lb := ratelimittest.TwoGateways(t)
 	a, b := build(t, la, cfg), build(t, lb, cfg)
 	for k := range 6 {
 		ip := "10.8.0." + strconv.Itoa(k)
@@ -177,12 +172,7 @@ func TestRedisCluster(t *testing.T) {
 			t.Errorf("key %s: admitted %d of 40, want exactly 20", ip, n)
 		}
 	}
-	masters := 0
-	for _, s := range cl.Servers {
-		if r, _ := s.Do("DBSIZE"); r != ":0" {
-			masters++
-		}
-	}
+	masters := ratelimittest.MastersUsed(cl)
 	if masters < 2 {
 		t.Errorf("keys landed on %d masters, want them spread", masters)
 	}
@@ -190,8 +180,7 @@ func TestRedisCluster(t *testing.T) {
 
 func BenchmarkRedisTake(b *testing.B) {
 	s := redistest.Start(b)
-	l := plugin.NewLasting(nil)
-	b.Cleanup(l.Close)
+	l := ratelimittest.Lasting(b)
 	p := build(b, l, fmt.Sprintf(`{"rate":1e9,"burst":0,"key":"remote_addr","policy":"redis","redis_host":"127.0.0.1","redis_port":%d}`, s.Port()))
 	req := plugintest.NewRequest("GET", "/").WithIP("10.0.0.1")
 	c := &plugin.Ctx{}
