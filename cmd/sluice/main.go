@@ -21,6 +21,7 @@ import (
 	"github.com/sluicegw/sluice/internal/accesslog"
 	"github.com/sluicegw/sluice/internal/admin"
 	"github.com/sluicegw/sluice/internal/config"
+	"github.com/sluicegw/sluice/internal/lua"
 	"github.com/sluicegw/sluice/internal/proxy"
 	"github.com/sluicegw/sluice/internal/runtime"
 	"github.com/sluicegw/sluice/internal/server"
@@ -114,10 +115,6 @@ func cmdRun(args []string, stderr io.Writer) int {
 }
 
 func serve(conf *config.Gateway, confPath string, log *slog.Logger) error {
-	names, err := enabledPlugins(conf)
-	if err != nil {
-		return err
-	}
 	st, err := openStore(conf, log)
 	if err != nil {
 		return err
@@ -138,14 +135,21 @@ func serve(conf *config.Gateway, confPath string, log *slog.Logger) error {
 			return fmt.Errorf("shared_dicts.%s: %w", name, err)
 		}
 	}
-	plugins := &pluginControl{confPath: confPath, rt: rt, log: log}
-	plugins.set(names)
+	// Custom Lua plugins load after the shared dicts exist: module-level
+	// code may reach ngx.shared.
+	plugins := &pluginControl{confPath: confPath, rt: rt, log: log,
+		lua: lua.NewRuntime(rt.SharedDicts(), log.With("component", "lua-plugins"))}
+	if err := plugins.apply(conf); err != nil {
+		return err
+	}
+	names := plugins.enabled()
 	gw := proxy.New(rt, log, access)
 	srv, err := server.New(gw, conf, log)
 	if err != nil {
 		return err
 	}
-	side, err := newSideListeners(conf, st, rt, admin.PluginControl{Enabled: plugins.enabled, Reload: plugins.reload}, log)
+	side, err := newSideListeners(conf, st, rt, admin.PluginControl{Enabled: plugins.enabled, Reload: plugins.reload,
+		Lookup: plugins.lookup}, log)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/sluicegw/sluice/internal/admin"
 	"github.com/sluicegw/sluice/internal/config"
 	"github.com/sluicegw/sluice/internal/control"
+	"github.com/sluicegw/sluice/internal/lua"
 	"github.com/sluicegw/sluice/internal/metrics"
 	"github.com/sluicegw/sluice/internal/proxy"
 	"github.com/sluicegw/sluice/internal/runtime"
@@ -177,22 +179,39 @@ func (s *sideListeners) close() {
 	}
 }
 
-// enabledPlugins returns the plugin names conf enables (all registered when it
-// lists none), highest priority first, or an error naming unknown ones.
-func enabledPlugins(conf *config.Gateway) ([]string, error) {
-	var names []string
+// enabledPlugins returns the plugin names conf enables (all registered and
+// all custom ones when it lists none), highest priority first, or an error
+// naming unknown ones. A listed custom plugin whose file failed to load
+// (broken) is left out without an error: its load error is logged.
+func enabledPlugins(conf *config.Gateway, custom []plugin.Descriptor, broken map[string]bool) ([]string, error) {
+	all := plugin.All()
+	known := make(map[string]bool, len(all)+len(custom))
+	for _, d := range all {
+		known[d.Name] = true
+	}
+	for _, d := range custom {
+		known[d.Name] = true
+	}
 	var unknown []string
 	want := map[string]bool{}
 	for _, n := range conf.Plugins {
 		want[n] = true
-		if _, ok := plugin.Lookup(n); !ok {
+		if !known[n] && !broken[n] {
 			unknown = append(unknown, n)
 		}
 	}
 	if len(unknown) > 0 {
 		return nil, fmt.Errorf("plugins: unknown plugin(s) %s", strings.Join(unknown, ", "))
 	}
-	for _, d := range plugin.All() {
+	all = append(all, custom...)
+	sort.SliceStable(all, func(i, j int) bool {
+		if all[i].Priority != all[j].Priority {
+			return all[i].Priority > all[j].Priority
+		}
+		return all[i].Name < all[j].Name
+	})
+	var names []string
+	for _, d := range all {
 		if conf.Plugins == nil || want[d.Name] {
 			names = append(names, d.Name)
 		}
@@ -200,13 +219,20 @@ func enabledPlugins(conf *config.Gateway) ([]string, error) {
 	return names, nil
 }
 
-// pluginControl reloads the enabled plugin list from the gateway config file.
+// pluginControl reloads the enabled plugin list from the gateway config file,
+// and the custom Lua plugins from lua.plugin_dirs.
 type pluginControl struct {
 	confPath string
 	rt       *runtime.Runtime
 	log      *slog.Logger
-	mu       sync.Mutex
-	names    []string
+	// lua runs custom plugins' modules at load time and their
+	// check_schema.
+	lua *lua.Runtime
+	// reloading serialises reloads (SIGHUP and the Admin API).
+	reloading sync.Mutex
+	mu        sync.Mutex
+	names     []string
+	luaSet    *lua.PluginSet
 }
 
 func (p *pluginControl) enabled() []string {
@@ -222,18 +248,56 @@ func (p *pluginControl) set(names []string) {
 	p.rt.SetEnabledPlugins(names)
 }
 
-// reload re-reads the gateway config's plugins list and applies it.
+// apply loads conf's custom Lua plugins (a file that fails keeps the
+// previous version of its plugin; errors are logged with file and line)
+// and applies them with conf's plugin list.
+func (p *pluginControl) apply(conf *config.Gateway) error {
+	p.reloading.Lock()
+	defer p.reloading.Unlock()
+	p.mu.Lock()
+	prev := p.luaSet
+	p.mu.Unlock()
+	set, changed, errs := lua.LoadPlugins(conf.Lua.PluginDirs, prev, lua.PluginOptions{Runtime: p.lua})
+	lua.LogPluginErrors(p.log, errs)
+	broken := map[string]bool{}
+	for _, err := range errs {
+		var pe *lua.PluginError
+		if errors.As(err, &pe) {
+			broken[pe.Name] = true
+		}
+	}
+	custom := set.Descriptors()
+	names, err := enabledPlugins(conf, custom, broken)
+	if err != nil {
+		return err
+	}
+	if changed || prev == nil {
+		p.rt.SetCustomPlugins(custom)
+		if len(conf.Lua.PluginDirs) > 0 {
+			p.log.Info("custom Lua plugins loaded", "plugins", strings.Join(set.Names(), ","))
+		}
+	}
+	p.mu.Lock()
+	p.luaSet = set
+	p.mu.Unlock()
+	p.set(names)
+	return nil
+}
+
+// lookup returns an enabled plugin, built-in or custom.
+func (p *pluginControl) lookup(name string) (plugin.Descriptor, bool) { return p.rt.LookupPlugin(name) }
+
+// reload re-reads the gateway config's plugins list and custom Lua plugins
+// and applies them.
 func (p *pluginControl) reload() error {
 	conf, err := config.LoadGateway(p.confPath)
 	if err != nil {
 		return err
 	}
-	names, err := enabledPlugins(conf)
-	if err != nil {
+	if err := p.apply(conf); err != nil {
 		return err
 	}
-	p.set(names)
-	p.log.Info("plugin list reloaded", "plugins", len(names))
+	p.log.Info("plugin list reloaded", "plugins", len(p.enabled()))
 	return nil
 }
 

@@ -11,9 +11,13 @@ import (
 type PluginControl struct {
 	// Enabled returns the names of the enabled plugins, highest priority first.
 	Enabled func() []string
-	// Reload re-reads the enabled list from the gateway config and
-	// recompiles the configuration with it.
+	// Reload re-reads the enabled list from the gateway config (and the
+	// custom Lua plugin directories) and recompiles the configuration with
+	// it.
 	Reload func() error
+	// Lookup returns an enabled plugin's descriptor, built-in or custom;
+	// nil looks up built-in plugins only.
+	Lookup func(name string) (plugin.Descriptor, bool)
 }
 
 // servePlugins answers /apisix/admin/plugins/list, /plugins/reload and
@@ -43,7 +47,11 @@ func (a *API) servePlugins(w http.ResponseWriter, r *http.Request, segs []string
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write([]byte("done"))
 	case r.Method == http.MethodGet:
-		d, ok := plugin.Lookup(segs[1])
+		lookup := a.plugins.Lookup
+		if lookup == nil {
+			lookup = plugin.Lookup
+		}
+		d, ok := lookup(segs[1])
 		if !ok || !a.pluginEnabled(segs[1]) {
 			writeJSON(w, http.StatusNotFound, errorBody{Msg: "plugin not found"})
 			return

@@ -52,6 +52,18 @@ type Gateway struct {
 	// APISIX's config.yaml plugin_attr does (the prometheus exporter's
 	// address, the opentelemetry collector...).
 	PluginAttr map[string]map[string]any `json:"plugin_attr"`
+	// Lua configures embedded Lua beyond the serverless plugins.
+	Lua Lua `json:"lua"`
+}
+
+// Lua configures embedded Lua.
+type Lua struct {
+	// PluginDirs are directories of custom Lua plugins, APISIX's
+	// extra_lua_path for plugins: each <name>.lua in them (not recursive)
+	// returns a plugin module. Relative paths are resolved against the
+	// config file's directory. They are re-read on SIGHUP and
+	// PUT /apisix/admin/plugins/reload.
+	PluginDirs []string `json:"plugin_dirs"`
 }
 
 // Listen lists listener addresses as "host:port"; an empty host means every
@@ -222,6 +234,9 @@ func (g *Gateway) resolvePaths(dir string) {
 	}
 	g.Resources.File = abs(g.Resources.File)
 	g.DataDir = abs(g.DataDir)
+	for i, d := range g.Lua.PluginDirs {
+		g.Lua.PluginDirs[i] = abs(d)
+	}
 	g.Store.resolvePaths(abs)
 	for i := range g.TLS.Certificates {
 		c := &g.TLS.Certificates[i]
@@ -289,6 +304,11 @@ func (g *Gateway) Validate() error {
 	}
 	if g.Log.AccessLog == "" {
 		es.add("log.access_log", `must be "stdout", "stderr", "off" or a file path`)
+	}
+	for i, d := range g.Lua.PluginDirs {
+		if d == "" {
+			es.add(index("lua.plugin_dirs", i), "must be a directory path")
+		}
 	}
 	return es.err()
 }

@@ -195,11 +195,9 @@ func (h *Handler) schema(w http.ResponseWriter, _ *http.Request) {
 		s.Main = append(s.Main, string(k))
 	}
 	sort.Strings(s.Main)
-	for _, d := range plugin.All() {
-		// Like APISIX, only the plugins this node runs.
-		if !h.rt.PluginEnabled(d.Name) {
-			continue
-		}
+	// Like APISIX, only the plugins this node runs (custom Lua plugins
+	// included).
+	for _, d := range h.rt.Plugins() {
 		s.Plugins[d.Name] = PluginSchema{
 			Priority:       d.Priority,
 			Schema:         plugin.SchemaOf(d),

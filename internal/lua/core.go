@@ -130,6 +130,7 @@ func (vm *VM) openCore(L *glua.LState) int {
 	set(tbl, "clear", tableClear)
 	set(tbl, "nkeys", tableNKeys)
 	core.RawSetString("table", tbl)
+	vm.openCoreSchema(L, core)
 	L.Push(core)
 	return 1
 }
@@ -228,6 +229,8 @@ func goToLua(L *glua.LState, v any) glua.LValue {
 	case float64:
 		return glua.LNumber(x)
 	case int:
+		return glua.LNumber(x)
+	case int64: // luaToGo's integers (a custom plugin's conf after check_schema)
 		return glua.LNumber(x)
 	case string:
 		return glua.LString(x)

@@ -1,6 +1,7 @@
 package lua
 
 import (
+	"math"
 	"net/http"
 	"net/url"
 	"sort"
@@ -175,7 +176,9 @@ func (vm *VM) ngxIndex(L *glua.LState) int {
 	case "status":
 		L.Push(glua.LNumber(vm.currentStatus()))
 	case "headers_sent":
-		L.Push(glua.LBool(vm.phase >= phaseHeaderFilter && vm.phase != phaseMatch))
+		// nginx marks the header sent once the header filters are done:
+		// header_filter_by_lua still sees false.
+		L.Push(glua.LBool(vm.phase >= phaseBodyFilter && vm.phase != phaseMatch))
 	case "is_subrequest":
 		L.Push(glua.LFalse)
 	default:
@@ -208,12 +211,34 @@ func (vm *VM) ngxNewIndex(L *glua.LState) int {
 	return 0
 }
 
-// requestCtx is ngx.ctx: one table per request, created on first use.
+// requestCtx is ngx.ctx: one table per request, created on first use. Its
+// api_ctx (APISIX's ctx) is served by a per-VM metatable, so a request
+// whose scripts never touch ngx.ctx does not build it.
 func (vm *VM) requestCtx() *glua.LTable {
 	if vm.ngxCtx == nil {
 		vm.ngxCtx = vm.L.CreateTable(0, 4)
+		vm.L.SetMetatable(vm.ngxCtx, vm.ngxCtxMeta())
 	}
 	return vm.ngxCtx
+}
+
+func (vm *VM) ngxCtxMeta() *glua.LTable {
+	const key = "lua.ngxCtxMeta"
+	if mt, ok := vm.cache[key].(*glua.LTable); ok {
+		return mt
+	}
+	L := vm.L
+	mt := L.CreateTable(0, 1)
+	mt.RawSetString("__index", L.NewFunction(func(L *glua.LState) int {
+		if k, _ := L.Get(2).(glua.LString); k == "api_ctx" {
+			L.Push(vm.requestAPICtx())
+			return 1
+		}
+		L.Push(glua.LNil)
+		return 1
+	}))
+	vm.remember(key, mt)
+	return mt
 }
 
 func (vm *VM) currentStatus() int {
@@ -295,6 +320,11 @@ func (vm *VM) headerIndex(L *glua.LState) int {
 	var v string
 	switch {
 	case vm.c != nil && vm.c.Response != nil && vm.phase != phaseLog:
+		// A repeated header reads as an array, as in OpenResty.
+		if hl, ok := vm.c.Response.(headerLister); ok {
+			L.Push(headerValue(L, hl, name))
+			return 1
+		}
 		v = vm.c.Response.Header(name)
 	case vm.phase == phaseLog && vm.c != nil:
 		v, _ = vm.c.Var("sent_http_" + strings.ToLower(strings.ReplaceAll(name, "-", "_")))
@@ -329,10 +359,10 @@ func (vm *VM) setResponseHeader(L *glua.LState, name string, v glua.LValue, add 
 	case *glua.LNilType:
 	case *glua.LTable:
 		for i := 1; i <= t.Len(); i++ {
-			values = append(values, glua.LVAsString(t.RawGetInt(i)))
+			values = append(values, luaString(t.RawGetInt(i)))
 		}
 	default:
-		values = []string{glua.LVAsString(v)}
+		values = []string{luaString(v)}
 	}
 	switch {
 	case vm.c != nil && vm.c.Response != nil && vm.phase == phaseHeaderFilter:
@@ -359,6 +389,78 @@ func (vm *VM) setResponseHeader(L *glua.LState, name string, v glua.LValue, add 
 	default:
 		L.RaiseError("attempt to set ngx.header.HEADER after sending out response headers")
 	}
+}
+
+// pendingHeaders adds to c.Response the headers request-phase functions set
+// with ngx.header while the request went on, once (every Lua plugin of the
+// request shares the VM). As in nginx, where they sit in headers_out before
+// the upstream's fields are appended, the script's values come first and
+// the response's own follow, except Content-Type, where the response's
+// value wins.
+func pendingHeaders(c *plugin.Ctx) {
+	if c.Response == nil {
+		return
+	}
+	var hs []plugin.Header
+	var vm *VM
+	if v, ok := c.Get(ctxKey); ok && v != nil {
+		vm, _ = v.(*VM)
+	}
+	if vm != nil {
+		hs = vm.exitHdrs
+	} else if v, ok := c.Get(pendingKey); ok && v != nil {
+		// Left by a VM released after its request phase (release.go).
+		if p, ok := v.(*pendingHeaderList); ok {
+			hs = p.h
+		}
+		c.Set(pendingKey, nil)
+	}
+	if len(hs) == 0 {
+		return
+	}
+	r := c.Response
+	for i, h := range hs {
+		if seenBefore(hs[:i], h.Name) {
+			continue // added with the first field of its name
+		}
+		if strings.EqualFold(h.Name, "Content-Type") && r.Header("Content-Type") != "" {
+			continue
+		}
+		var up []string
+		if r.Header(h.Name) != "" {
+			if hl, ok := r.(headerLister); ok {
+				hl.EachHeader(func(n, v string) {
+					if strings.EqualFold(n, h.Name) {
+						up = append(up, v)
+					}
+				})
+			} else {
+				up = []string{r.Header(h.Name)}
+			}
+			r.DelHeader(h.Name)
+		}
+		for _, o := range hs[i:] {
+			if strings.EqualFold(o.Name, h.Name) {
+				r.AddHeader(o.Name, o.Value)
+			}
+		}
+		for _, v := range up {
+			r.AddHeader(h.Name, v)
+		}
+	}
+	if vm != nil {
+		clear(vm.exitHdrs)
+		vm.exitHdrs = vm.exitHdrs[:0]
+	}
+}
+
+func seenBefore(hs []plugin.Header, name string) bool {
+	for _, h := range hs {
+		if strings.EqualFold(h.Name, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // ngx.arg (body_filter)
@@ -435,7 +537,7 @@ func appendOutput(L *glua.LState, b []byte, v glua.LValue, arg int) []byte {
 	case glua.LString:
 		return append(b, t...)
 	case glua.LNumber:
-		return append(b, t.String()...)
+		return appendNumber(b, t)
 	case *glua.LNilType:
 		return append(b, "nil"...)
 	case glua.LBool:
@@ -481,7 +583,10 @@ func (vm *VM) ngxExit(L *glua.LState) int {
 	switch {
 	case vm.phase.requestPhase():
 	case vm.phase == phaseHeaderFilter || vm.phase == phaseBodyFilter:
-		// Stops the filter; the response goes on.
+		// Filters cannot yield in lua-nginx-module: ngx.exit records the
+		// code and returns, and the script goes on (the response too).
+		vm.exiting, vm.exitCode = true, code
+		return 0
 	default:
 		L.RaiseError("API disabled in the context of %s (ngx.exit)", vm.phase)
 	}
@@ -518,6 +623,10 @@ func (vm *VM) logAt(level int, L *glua.LState, first int) {
 		v := L.Get(i)
 		if v == null(L) {
 			sb.WriteString("null")
+			continue
+		}
+		if n, ok := v.(glua.LNumber); ok {
+			sb.Write(appendNumber(nil, n))
 			continue
 		}
 		sb.WriteString(glua.LVAsString(L.ToStringMeta(v)))
@@ -617,49 +726,107 @@ func (vm *VM) reqSetHeader(L *glua.LState) int {
 	case *glua.LTable:
 		r.DelHeader(name)
 		for i := 1; i <= v.Len(); i++ {
-			r.AddHeader(name, glua.LVAsString(v.RawGetInt(i)))
+			r.AddHeader(name, luaString(v.RawGetInt(i)))
 		}
 	default:
-		r.SetHeader(name, glua.LVAsString(v))
+		r.SetHeader(name, luaString(v))
 	}
 	return 0
 }
 
-// headerLister is implemented by requests that can list their headers; the
-// engines' requests may add it. Without it, ngx.req.get_headers returns a
-// table that answers lookups by name but cannot be iterated.
+// headerLister is implemented by the engines' requests and responses
+// (internal/proxy's EachHeader): every field in order, as plugins left it.
+// Without it, ngx.req.get_headers returns a table that answers lookups by
+// name but cannot be iterated.
 type headerLister interface {
-	Headers() []plugin.Header
+	EachHeader(fn func(name, value string))
 }
 
+// headerValue is a response header as ngx.header reads it: nil, a string,
+// or an array when the field is repeated.
+func headerValue(L *glua.LState, hl headerLister, name string) glua.LValue {
+	var v glua.LValue = glua.LNil
+	hl.EachHeader(func(n, val string) {
+		if !strings.EqualFold(n, name) {
+			return
+		}
+		switch old := v.(type) {
+		case *glua.LNilType:
+			v = glua.LString(val)
+		case *glua.LTable:
+			old.Append(glua.LString(val))
+		default:
+			arr := L.CreateTable(2, 0)
+			arr.Append(old)
+			arr.Append(glua.LString(val))
+			v = arr
+		}
+	})
+	return v
+}
+
+// reqGetHeaders is ngx.req.get_headers([max_headers[, raw]]): a table of
+// the request's fields, keys lower-cased (as sent with raw), repeated
+// fields as arrays, at most max_headers fields (default 100, 0: all) with
+// "truncated" as second result when some were left out.
 func (vm *VM) reqGetHeaders(L *glua.LState) int {
 	r := vm.request(L)
 	max := L.OptInt(1, 100)
-	t := L.NewTable()
-	if hl, ok := r.(headerLister); ok {
+	raw := L.OptBool(2, false)
+	t := L.CreateTable(0, 8)
+	hl, listed := r.(headerLister)
+	truncated := false
+	if listed {
 		n := 0
-		for _, h := range hl.Headers() {
+		hl.EachHeader(func(name, value string) {
 			if max > 0 && n >= max {
-				break
+				truncated = true
+				return
 			}
 			n++
-			k := glua.LString(strings.ToLower(h.Name))
+			if !raw {
+				name = strings.ToLower(name)
+			}
+			k := glua.LString(name)
 			switch old := t.RawGet(k).(type) {
 			case *glua.LNilType:
-				t.RawSet(k, glua.LString(h.Value))
+				t.RawSet(k, glua.LString(value))
 			case *glua.LTable:
-				old.Append(glua.LString(h.Value))
+				old.Append(glua.LString(value))
 			default:
-				arr := L.NewTable()
+				arr := L.CreateTable(2, 0)
 				arr.Append(old)
-				arr.Append(glua.LString(h.Value))
+				arr.Append(glua.LString(value))
 				t.RawSet(k, arr)
 			}
-		}
+		})
 	}
-	// Lookups by any case, with underscores for hyphens, as OpenResty's
-	// table allows (headers["Content-Type"], headers.user_agent).
-	mt := L.NewTable()
+	if !raw {
+		// Lookups by any case, with underscores for hyphens, as OpenResty's
+		// metamethod allows (headers["Content-Type"], headers.user_agent).
+		L.SetMetatable(t, vm.headersMeta(listed))
+	}
+	L.Push(t)
+	if truncated {
+		L.Push(glua.LString("truncated"))
+		return 2
+	}
+	return 1
+}
+
+// headersMeta returns the metatable of get_headers' tables, built once per
+// VM: __index normalises the key; for a request that cannot list its
+// headers it also asks the request.
+func (vm *VM) headersMeta(listed bool) *glua.LTable {
+	key := "lua.headersMeta"
+	if !listed {
+		key = "lua.headersMetaLookup"
+	}
+	if mt, ok := vm.cache[key].(*glua.LTable); ok {
+		return mt
+	}
+	L := vm.L
+	mt := L.CreateTable(0, 1)
 	mt.RawSetString("__index", L.NewFunction(func(L *glua.LState) int {
 		k, ok := L.Get(2).(glua.LString)
 		if !ok {
@@ -667,7 +834,7 @@ func (vm *VM) reqGetHeaders(L *glua.LState) int {
 			return 1
 		}
 		name := strings.ToLower(strings.ReplaceAll(string(k), "_", "-"))
-		if v := L.CheckTable(1).RawGetString(name); v != glua.LNil {
+		if v := L.CheckTable(1).RawGetString(name); v != glua.LNil || listed {
 			L.Push(v)
 			return 1
 		}
@@ -681,7 +848,7 @@ func (vm *VM) reqGetHeaders(L *glua.LState) int {
 		case 1:
 			L.Push(glua.LString(vals[0]))
 		default:
-			arr := L.NewTable()
+			arr := L.CreateTable(len(vals), 0)
 			for _, s := range vals {
 				arr.Append(glua.LString(s))
 			}
@@ -689,9 +856,34 @@ func (vm *VM) reqGetHeaders(L *glua.LState) int {
 		}
 		return 1
 	}))
-	L.SetMetatable(t, mt)
-	L.Push(t)
-	return 1
+	vm.remember(key, mt)
+	return mt
+}
+
+// luaString converts a value as Lua's tostring would, numbers formatted as
+// LuaJIT does (%.14g) rather than as gopher-lua does.
+func luaString(v glua.LValue) string {
+	if n, ok := v.(glua.LNumber); ok {
+		return string(appendNumber(nil, n))
+	}
+	return glua.LVAsString(v)
+}
+
+// appendNumber formats n as LuaJIT's tostring: "%.14g", inf and nan by
+// those names (1e15 is "1e+15", 1/3 is "0.33333333333333").
+func appendNumber(b []byte, n glua.LNumber) []byte {
+	f := float64(n)
+	switch {
+	case math.IsInf(f, 1):
+		return append(b, "inf"...)
+	case math.IsInf(f, -1):
+		return append(b, "-inf"...)
+	case math.IsNaN(f):
+		return append(b, "nan"...)
+	case f == math.Trunc(f) && math.Abs(f) < 1e14:
+		return strconv.AppendInt(b, int64(f), 10)
+	}
+	return strconv.AppendFloat(b, f, 'g', 14, 64)
 }
 
 // decodeArgs parses a query string as ngx.req.get_uri_args does: "+" is a

@@ -174,28 +174,56 @@ func (vm *VM) requestAPICtx() glua.LValue {
 	if vm.apiCtx != nil {
 		return vm.apiCtx
 	}
-	L := vm.L
-	// Sized small: L.NewTable preallocates 32+32 slots, most of a
-	// request's allocation.
-	t := L.CreateTable(0, 4)
-	t.RawSetString("var", vm.ngx.RawGetString("var"))
-	if c := vm.c; c != nil {
-		if c.RouteID != "" {
-			t.RawSetString("route_id", glua.LString(c.RouteID))
-		}
-		if c.ServiceID != "" {
-			t.RawSetString("service_id", glua.LString(c.ServiceID))
-		}
-		if c.RouteName != "" {
-			t.RawSetString("route_name", glua.LString(c.RouteName))
-		}
-		if c.Consumer != nil {
-			t.RawSetString("consumer_name", glua.LString(c.Consumer.Username))
-		}
-	}
+	// An empty table whose fields (var, route_id...) are served by a
+	// per-VM metatable: setting them here took a Go map and most of a
+	// short function's allocations. Fields a script sets are its own.
+	t := vm.L.CreateTable(0, 0)
+	vm.L.SetMetatable(t, vm.apiCtxMeta())
 	vm.apiCtx = t
-	vm.requestCtx().RawSetString("api_ctx", t)
 	return t
+}
+
+// apiCtxMeta is the metatable of the APISIX ctx, built once per VM.
+func (vm *VM) apiCtxMeta() *glua.LTable {
+	const key = "lua.apiCtxMeta"
+	if mt, ok := vm.cache[key].(*glua.LTable); ok {
+		return mt
+	}
+	L := vm.L
+	mt := L.CreateTable(0, 1)
+	mt.RawSetString("__index", L.NewFunction(func(L *glua.LState) int {
+		var v glua.LValue = glua.LNil
+		c := vm.c
+		str := func(s string) {
+			if s != "" {
+				v = glua.LString(s)
+			}
+		}
+		switch k, _ := L.Get(2).(glua.LString); k {
+		case "var":
+			v = vm.ngx.RawGetString("var")
+		case "route_id":
+			if c != nil {
+				str(c.RouteID)
+			}
+		case "service_id":
+			if c != nil {
+				str(c.ServiceID)
+			}
+		case "route_name":
+			if c != nil {
+				str(c.RouteName)
+			}
+		case "consumer_name":
+			if c != nil && c.Consumer != nil {
+				str(c.Consumer.Username)
+			}
+		}
+		L.Push(v)
+		return 1
+	}))
+	vm.remember(key, mt)
+	return mt
 }
 
 // requestPhase runs a request-side phase and turns what the functions did
@@ -203,16 +231,30 @@ func (vm *VM) requestAPICtx() glua.LValue {
 // output from ngx.say/ngx.print. A failed script is a 500.
 func (s *serverless) requestPhase(c *plugin.Ctx, ph phase) *plugin.Exit {
 	code, body, err := s.run(c, ph)
-	vm := s.rt.bind(c)
 	if err != nil {
 		return internalError()
 	}
+	e, err := s.rt.bind(c).requestExit(code, body)
+	if err != nil {
+		s.fail(c, ph, err)
+		return internalError()
+	}
+	if e == nil {
+		s.rt.releaseIdle(c)
+	}
+	return e
+}
+
+// requestExit turns what a request-phase function did into an Exit: the
+// code and body it returned, ngx.exit with a status, ngx.redirect, or
+// output from ngx.say/ngx.print. nil: the request goes on. err is a body
+// that could not be encoded.
+func (vm *VM) requestExit(code, body glua.LValue) (*plugin.Exit, error) {
 	status := 0
 	if n, ok := code.(glua.LNumber); ok {
 		// APISIX: core.response.exit(code, body).
 		if err := vm.appendBody(vm.L, body); err != nil {
-			s.fail(c, ph, err)
-			return internalError()
+			return nil, err
 		}
 		status = int(n)
 	} else if code != glua.LNil || body != glua.LNil {
@@ -221,8 +263,7 @@ func (s *serverless) requestPhase(c *plugin.Ctx, ph phase) *plugin.Exit {
 			_ = vm.appendBody(vm.L, code)
 		}
 		if err := vm.appendBody(vm.L, body); err != nil {
-			s.fail(c, ph, err)
-			return internalError()
+			return nil, err
 		}
 	}
 	if status == 0 && vm.exiting {
@@ -231,7 +272,7 @@ func (s *serverless) requestPhase(c *plugin.Ctx, ph phase) *plugin.Exit {
 		case vm.exitCode >= 200:
 			status = vm.exitCode
 		case vm.exitCode == ngxError:
-			return internalError()
+			return internalError(), nil
 		}
 	}
 	if status == 0 && len(vm.out) > 0 {
@@ -243,15 +284,18 @@ func (s *serverless) requestPhase(c *plugin.Ctx, ph phase) *plugin.Exit {
 		}
 	}
 	if status == 0 {
-		return nil
+		return nil, nil
 	}
-	return vm.exit(status)
+	return vm.exit(status), nil
 }
 
 // exit builds the response of an ended request from the buffered output and
 // the headers set with ngx.header.
 func (vm *VM) exit(status int) *plugin.Exit {
 	e := &plugin.Exit{Status: status, Headers: append([]plugin.Header(nil), vm.exitHdrs...)}
+	// Sent with this response: not again by pendingHeaders.
+	clear(vm.exitHdrs)
+	vm.exitHdrs = vm.exitHdrs[:0]
 	hasType := false
 	for _, h := range e.Headers {
 		if strings.EqualFold(h.Name, "Content-Type") {
@@ -266,7 +310,7 @@ func (vm *VM) exit(status int) *plugin.Exit {
 		if !hasType {
 			e.Headers = append(e.Headers, plugin.Header{Name: "Content-Type", Value: "text/plain"})
 		}
-	case status >= 300 && status != 304:
+	case hasStatusPage(status):
 		// nginx's own page for a status without a body.
 		e.Body = statusPage(status)
 		if !hasType {
@@ -289,15 +333,41 @@ func statusPage(status int) []byte {
 		"</h1></center>\r\n<hr><center>sluice</center>\r\n</body>\r\n</html>\r\n")
 }
 
+// hasStatusPage reports the statuses nginx has an error page for
+// (ngx_http_error_pages); for the others it sends no body.
+func hasStatusPage(status int) bool {
+	switch {
+	case status >= 301 && status <= 308:
+		return status != 304 && status != 305 && status != 306
+	case status >= 400 && status <= 416:
+		return status != 407
+	case status == 421 || status == 429:
+		return true
+	case status >= 500 && status <= 507:
+		return status != 506
+	}
+	return false
+}
+
 // statusText follows nginx's reason phrases where they differ from Go's.
 func statusText(status int) string {
 	switch status {
 	case 302:
 		return "Found"
+	case 401:
+		return "Authorization Required"
+	case 405:
+		return "Not Allowed"
+	case 408:
+		return "Request Time-out"
 	case 413:
 		return "Request Entity Too Large"
 	case 414:
 		return "Request-URI Too Large"
+	case 416:
+		return "Requested Range Not Satisfiable"
+	case 503:
+		return "Service Temporarily Unavailable"
 	case 504:
 		return "Gateway Time-out"
 	}
@@ -319,6 +389,13 @@ func (p *accessFns) Access(c *plugin.Ctx) *plugin.Exit   { return p.requestPhase
 func (p *beforeProxyFns) BeforeProxy(c *plugin.Ctx) *plugin.Exit {
 	return p.requestPhase(c, phaseBeforeProxy)
 }
+
+// HeaderFilter of the request-phase types adds to the response the headers
+// their functions set with ngx.header without ending the request: nginx
+// keeps them in headers_out, so they go out with the upstream's response.
+func (p *rewriteFns) HeaderFilter(c *plugin.Ctx)     { pendingHeaders(c) }
+func (p *accessFns) HeaderFilter(c *plugin.Ctx)      { pendingHeaders(c) }
+func (p *beforeProxyFns) HeaderFilter(c *plugin.Ctx) { pendingHeaders(c) }
 
 // HeaderFilter runs the functions over c.Response; errors are logged and
 // the response goes on (its head is being sent).
@@ -355,6 +432,9 @@ func (p *logFns) Log(c *plugin.Ctx) { _, _, _ = p.run(c, phaseLog) }
 
 var (
 	_ plugin.Rewriter       = (*rewriteFns)(nil)
+	_ plugin.HeaderFilterer = (*rewriteFns)(nil)
+	_ plugin.HeaderFilterer = (*accessFns)(nil)
+	_ plugin.HeaderFilterer = (*beforeProxyFns)(nil)
 	_ plugin.Accessor       = (*accessFns)(nil)
 	_ plugin.BeforeProxier  = (*beforeProxyFns)(nil)
 	_ plugin.HeaderFilterer = (*headerFilterFns)(nil)

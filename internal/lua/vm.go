@@ -50,6 +50,8 @@ type VM struct {
 	cache map[any]glua.LValue
 	// broken VMs are closed instead of pooled.
 	broken bool
+	// dl is the VM's context, stopped when a call overruns its time limit.
+	dl *vmContext
 
 	// Built once per VM.
 	ngx          *glua.LTable
@@ -99,6 +101,7 @@ func (rt *Runtime) bind(c *plugin.Ctx) *VM {
 	vm := rt.get()
 	vm.c, vm.vars = c, c
 	c.Set(ctxKey, vm)
+	takePending(c, vm) // left by a released VM (release.go)
 	return vm
 }
 

@@ -35,16 +35,27 @@ type Meta struct {
 	Filter json.RawMessage `json:"filter"`
 }
 
-// Enabled says whether a plugin may be used (the gateway's plugin list).
-// A nil Enabled allows every registered plugin.
-type Enabled func(name string) bool
+// Enabled resolves the plugins configurations may use: it returns the
+// descriptor of the plugin named name when the gateway's plugin list enables
+// it, whether built in (plugin.Lookup) or loaded at run time (custom Lua
+// plugins, which the gateway's runtime keeps). A nil Enabled allows every
+// built-in plugin.
+type Enabled func(name string) (plugin.Descriptor, bool)
+
+// Lookup returns the descriptor of name if configurations may use it.
+func (e Enabled) Lookup(name string) (plugin.Descriptor, bool) {
+	if e == nil {
+		return plugin.Lookup(name)
+	}
+	return e(name)
+}
 
 // Decode validates one plugin's config as the Admin API and the compiler do:
 // it returns the typed config and its _meta, or an error naming the field.
 func Decode(name string, raw any, enabled Enabled) (plugin.Config, Meta, error) {
 	var meta Meta
-	d, ok := plugin.Lookup(name)
-	if !ok || (enabled != nil && !enabled(name)) {
+	d, ok := enabled.Lookup(name)
+	if !ok {
 		return nil, meta, fmt.Errorf("unknown plugin [%s]", name)
 	}
 	obj, ok := raw.(map[string]any)
@@ -164,7 +175,7 @@ func Build(plugins map[string]any, enabled Enabled, deps DepsFunc) ([]Plugin, er
 		if meta.Disable {
 			continue
 		}
-		d, _ := plugin.Lookup(name)
+		d, _ := enabled.Lookup(name)
 		var pd plugin.Deps
 		if deps != nil {
 			pd = deps(name)

@@ -167,7 +167,7 @@ func TestBuildErrorsNameThePlugin(t *testing.T) {
 			t.Errorf("pipeline.Build(%s) = %v, want prefix %q", tc.plugins, err, tc.want)
 		}
 	}
-	_, err := pipeline.Build(obj(t, `{"test-high":{}}`), func(string) bool { return false }, nil)
+	_, err := pipeline.Build(obj(t, `{"test-high":{}}`), func(string) (plugin.Descriptor, bool) { return plugin.Descriptor{}, false }, nil)
 	if err == nil || !strings.Contains(err.Error(), "unknown plugin [test-high]") {
 		t.Errorf("a plugin not enabled must be refused: %v", err)
 	}

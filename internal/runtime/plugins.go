@@ -70,7 +70,7 @@ func newPluginSet(res *config.Resources, cdeps Deps, ups *pluginUpstreams) (*plu
 		ps.consumers[c.Username] = &plugin.Consumer{Username: c.Username, GroupID: c.GroupID, Labels: c.Labels}
 		own := make(map[string]any)
 		for name, raw := range c.Plugins {
-			if d, ok := plugin.Lookup(name); ok && d.NewConsumerConfig == nil {
+			if d, ok := enabled.Lookup(name); ok && d.NewConsumerConfig == nil {
 				own[name] = raw
 			}
 		}
@@ -95,8 +95,8 @@ func newPluginSet(res *config.Resources, cdeps Deps, ups *pluginUpstreams) (*plu
 		}
 		sort.Strings(names)
 		for _, name := range names {
-			d, ok := plugin.Lookup(name)
-			if !ok || (enabled != nil && !enabled(name)) {
+			d, ok := enabled.Lookup(name)
+			if !ok {
 				errs = append(errs, fmt.Errorf("consumers[username=%s]: plugins.%s: unknown plugin [%s]", c.Username, name, name))
 				continue
 			}

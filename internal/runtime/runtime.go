@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"log/slog"
+	"sort"
 	"sync/atomic"
 	"time"
 
@@ -25,7 +26,10 @@ type Runtime struct {
 	balancers *balancer.Registry
 	upstreams *upstream.Registry
 	// enabled is the set of plugins configurations may use; nil: all.
-	enabled   atomic.Pointer[map[string]bool]
+	enabled atomic.Pointer[map[string]bool]
+	// custom holds the plugins loaded at run time (custom Lua plugins) by
+	// name; swapped whole by SetCustomPlugins.
+	custom    atomic.Pointer[map[string]plugin.Descriptor]
 	recompile chan struct{}
 	started   atomic.Bool
 	dicts     *shdict.Registry
@@ -101,6 +105,65 @@ func sameSet(a, b *map[string]bool) bool {
 // name (the gateway's plugins list, as last reloaded).
 func (r *Runtime) PluginEnabled(name string) bool { return r.pluginEnabled(name) }
 
+// SetCustomPlugins replaces the plugins defined at run time (custom Lua
+// plugins; their names never clash with built-in ones) and recompiles the
+// configuration with them. A configuration using a plugin that is gone is
+// rejected like any invalid one: the previous Snapshot keeps serving. The
+// caller passes only real changes (a reload that changed no file does not
+// call it).
+func (r *Runtime) SetCustomPlugins(ds []plugin.Descriptor) {
+	m := make(map[string]plugin.Descriptor, len(ds))
+	for _, d := range ds {
+		m[d.Name] = d
+	}
+	r.custom.Store(&m)
+	if !r.started.Load() {
+		return
+	}
+	select {
+	case r.recompile <- struct{}{}:
+	default:
+	}
+}
+
+// LookupPlugin returns the descriptor of a plugin configurations may use:
+// an enabled built-in or custom plugin.
+func (r *Runtime) LookupPlugin(name string) (plugin.Descriptor, bool) {
+	if !r.pluginEnabled(name) {
+		return plugin.Descriptor{}, false
+	}
+	if m := r.custom.Load(); m != nil {
+		if d, ok := (*m)[name]; ok {
+			return d, true
+		}
+	}
+	return plugin.Lookup(name)
+}
+
+// Plugins returns every plugin configurations may use, built-in and
+// custom, highest priority first.
+func (r *Runtime) Plugins() []plugin.Descriptor {
+	all := plugin.All()
+	if m := r.custom.Load(); m != nil {
+		for _, d := range *m {
+			all = append(all, d)
+		}
+	}
+	out := all[:0]
+	for _, d := range all {
+		if r.pluginEnabled(d.Name) {
+			out = append(out, d)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Priority != out[j].Priority {
+			return out[i].Priority > out[j].Priority
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
 // pluginEnabled reports whether a plugin is enabled.
 func (r *Runtime) pluginEnabled(name string) bool {
 	set := r.enabled.Load()
@@ -122,7 +185,7 @@ func (r *Runtime) Swap(snap *Snapshot) { r.current.Store(snap) }
 
 // Deps exposes the registries for compiles that should share state.
 func (r *Runtime) Deps() Deps {
-	return Deps{Balancers: r.balancers, Upstreams: r.upstreams, Defaults: r.defaults, EnabledPlugins: r.pluginEnabled,
+	return Deps{Balancers: r.balancers, Upstreams: r.upstreams, Defaults: r.defaults, EnabledPlugins: r.LookupPlugin,
 		SharedDicts: r.dicts, Lasting: r.lasting, Log: r.log, Metrics: r.metrics, Health: r.health}
 }
 
