@@ -7,8 +7,8 @@
 #   BENCH_WARMUP     seconds of un-measured wrk before a run  [1]
 #   BENCH_PROXIES    proxies to run (nginx must be included)  [nginx nginx-lua haproxy caddy sluice]
 #   BENCH_SCENARIOS  scenarios to run                         [small-c50 small-c100 16k-c50 routes1000-c50 keyauth-c50 prom-c50]
-#                    also: keyauth-count-c50 keyauth-count-redis-c50 keyauth-count-batched-c50 (not in the default
-#                    list: they would take it past 15 minutes; see bench/README.md)
+#                    also: keyauth-count-c50 keyauth-count-redis-c50 keyauth-count-batched-c50 lua-keycount-c50
+#                    (not in the default list: they would take it past 15 minutes; see bench/README.md)
 #   BENCH_REDIS_PORT port of the redis-server started for the *-redis/*-batched scenarios [18087]
 #   BENCH_ROUTE_HIT  route N the 1,000-routes load hits       [500]
 #   BENCH_PROXY_CPU  core the proxy under test is pinned to  [0]
@@ -192,6 +192,34 @@ find_module() { # name.so
 	echo "$p"
 }
 
+# The key-check-and-count access snippet: key-auth's work (a key looked up
+# in a shared dict, unknown keys refused, the consumer passed upstream) plus
+# limit-count's (a shared-dict counter per consumer with an expiry on the
+# window's first request, and the three quota headers). nginx + Lua runs it
+# in access_by_lua_block (keyauth-count*, lua-keycount modes); sluice runs
+# the same text as a serverless-pre-function in the lua-keycount mode.
+keycount_lua() {
+	cat <<EOF
+local key = ngx.var.http_apikey
+if not key then return ngx.exit(401) end
+local dict = ngx.shared.bench
+local user = dict:get("key:" .. key)
+if not user then return ngx.exit(401) end
+ngx.req.set_header("X-Consumer-Username", user)
+local ck = "count:" .. user
+local n = dict:incr(ck, 1, 0, $COUNT_WINDOW)
+if not n then return ngx.exit(500) end
+local ttl = dict:ttl(ck) or 0
+ngx.header["X-RateLimit-Limit"] = $COUNT_LIMIT
+ngx.header["X-RateLimit-Reset"] = math.floor(ttl * 100) / 100
+if n > $COUNT_LIMIT then
+    ngx.header["X-RateLimit-Remaining"] = 0
+    return ngx.exit(503)
+end
+ngx.header["X-RateLimit-Remaining"] = $COUNT_LIMIT - n
+EOF
+}
+
 # route locations / handlers for the given mode ("single" or "many")
 gen_nginx() { # name mode
 	local name="$1" mode="$2" d="$TMP/$2/$1" lua=0 i
@@ -225,34 +253,14 @@ gen_nginx() { # name mode
 		echo "        listen 127.0.0.1:${PORT[$name]} backlog=4096;"
 		echo "        proxy_http_version 1.1;"
 		echo '        proxy_set_header Connection "";'
-		if [ $lua = 1 ] && [[ "$mode" == keyauth-count* ]]; then
-			# key-auth's work plus limit-count's: a shared-dict counter per
-			# consumer (incr with an expiry on the window's first request)
-			# and the three quota headers sluice sends. The redis scenarios
-			# use this same shared-dict counter (nginx + Lua talks to no
-			# Redis): the comparison is sluice's cluster modes against a
-			# node-local counter.
-			cat <<EOF
-        access_by_lua_block {
-            local key = ngx.var.http_apikey
-            if not key then return ngx.exit(401) end
-            local dict = ngx.shared.bench
-            local user = dict:get("key:" .. key)
-            if not user then return ngx.exit(401) end
-            ngx.req.set_header("X-Consumer-Username", user)
-            local ck = "count:" .. user
-            local n = dict:incr(ck, 1, 0, $COUNT_WINDOW)
-            if not n then return ngx.exit(500) end
-            local ttl = dict:ttl(ck) or 0
-            ngx.header["X-RateLimit-Limit"] = $COUNT_LIMIT
-            ngx.header["X-RateLimit-Reset"] = math.floor(ttl * 100) / 100
-            if n > $COUNT_LIMIT then
-                ngx.header["X-RateLimit-Remaining"] = 0
-                return ngx.exit(503)
-            end
-            ngx.header["X-RateLimit-Remaining"] = $COUNT_LIMIT - n
-        }
-EOF
+		if [ $lua = 1 ] && { [[ "$mode" == keyauth-count* ]] || [ "$mode" = lua-keycount ]; }; then
+			# The key-check-and-count snippet (keycount_lua). The redis
+			# scenarios use this same shared-dict counter (nginx + Lua
+			# talks to no Redis): the comparison is sluice's cluster modes
+			# against a node-local counter.
+			echo "        access_by_lua_block {"
+			keycount_lua | sed 's/^/            /'
+			echo "        }"
 		elif [ $lua = 1 ] && [ "$mode" = keyauth ]; then
 			# The same work as sluice's key-auth: look the key up in a
 			# shared dict, refuse unknown keys, pass the consumer upstream.
@@ -386,6 +394,10 @@ EOF
 	if [ "$mode" = prom ]; then
 		printf 'plugin_attr:\n  prometheus:\n    export_addr: {ip: 127.0.0.1, port: %d}\n' "$PROM_PORT" >>"$d/sluice.yaml"
 	fi
+	if [ "$mode" = lua-keycount ]; then
+		# nginx + Lua's lua_shared_dict bench 1m
+		printf 'shared_dicts:\n  bench: 1m\n' >>"$d/sluice.yaml"
+	fi
 	{
 		if [ "$mode" = keyauth ] || [[ "$mode" == keyauth-count* ]]; then
 			printf 'consumers:\n  - username: jack\n    plugins:\n      key-auth:\n        key: "%s"\n' "$BENCH_KEY"
@@ -412,6 +424,18 @@ EOF
 			keyauth-count-redis) printf '        policy: redis\n        redis_host: 127.0.0.1\n        redis_port: %d\n' "$REDIS_PORT" ;;
 			keyauth-count-batched) printf '        policy: redis\n        redis_host: 127.0.0.1\n        redis_port: %d\n        sync_interval: 0.1\n' "$REDIS_PORT" ;;
 			esac
+		elif [ "$mode" = lua-keycount ]; then
+			# nginx + Lua's snippet, unchanged, as a serverless function. The
+			# chunk's top level runs once per VM and stores the key, as
+			# nginx's init_by_lua_block does.
+			printf '  - id: "bench"\n    uri: /*\n    upstream_id: "1"\n    plugins:\n'
+			printf '      serverless-pre-function:\n        phase: access\n        functions:\n          - |\n'
+			{
+				printf 'ngx.shared.bench:set("key:%s", "jack")\n' "$BENCH_KEY"
+				echo "return function(conf, ctx)"
+				keycount_lua
+				echo "end"
+			} | sed 's/^/            /'
 		elif [ "$mode" = prom ]; then
 			# The other proxies proxy plainly: this measures what counting costs.
 			printf '  - id: "bench"\n    uri: /*\n    upstream_id: "1"\n    plugins:\n      prometheus: {}\n'
@@ -471,6 +495,7 @@ scenario_proxies() { # scenario
 	for p in "${PROXY_LIST[@]}"; do
 		case "$1:$p" in
 		keyauth-count-redis-c50:haproxy | keyauth-count-redis-c50:caddy | keyauth-count-batched-c50:haproxy | keyauth-count-batched-c50:caddy) ;;
+		lua-keycount-c50:haproxy | lua-keycount-c50:caddy) ;;
 		*) printf '%s\n' "$p" ;;
 		esac
 	done
@@ -635,7 +660,7 @@ NEED_REDIS=""
 for p in "${PROXY_LIST[@]}"; do [ -n "${PORT[$p]:-}" ] || die "unknown proxy '$p' (known: ${!PORT[*]})"; done
 for sc in "${SCENARIO_LIST[@]}"; do
 	case "$sc" in
-	small-c50 | small-c100 | 16k-c50 | routes1000-c50 | keyauth-c50 | prom-c50 | keyauth-count-c50) ;;
+	small-c50 | small-c100 | 16k-c50 | routes1000-c50 | keyauth-c50 | prom-c50 | keyauth-count-c50 | lua-keycount-c50) ;;
 	keyauth-count-redis-c50 | keyauth-count-batched-c50) NEED_REDIS=1 ;;
 	*) die "unknown scenario '$sc'" ;;
 	esac
@@ -691,7 +716,7 @@ cat "$RUN_DIR/env.md" >&2
 printf 'scenario\tround\tproxy\tstatus\trequests\trps\tp99_us\tcpu_us_per_req\trss_kb\tproxy_cpu_pct\tproxy_core_busy_pct\tload_core_busy_pct\tupstream_cpu_pct\twrk_cpu_pct\tproxy_core_other_pct\tload_core_other_pct\tupstream_requests\treason\n' >"$RUN_DIR/raw.tsv"
 
 gen_upstream
-MODES="single many keyauth prom keyauth-count keyauth-count-redis keyauth-count-batched"
+MODES="single many keyauth prom keyauth-count keyauth-count-redis keyauth-count-batched lua-keycount"
 for mode in $MODES; do
 	for p in "${PROXY_LIST[@]}"; do
 		case "$p" in
@@ -729,6 +754,7 @@ for sc in "${SCENARIO_LIST[@]}"; do
 	keyauth-count-c50) mode=keyauth-count path=/hello conns=50 exp="$TMP/expected-small" ;;
 	keyauth-count-redis-c50) mode=keyauth-count-redis path=/hello conns=50 exp="$TMP/expected-small" ;;
 	keyauth-count-batched-c50) mode=keyauth-count-batched path=/hello conns=50 exp="$TMP/expected-small" ;;
+	lua-keycount-c50) mode=lua-keycount path=/hello conns=50 exp="$TMP/expected-small" ;;
 	*) die "unknown scenario $sc" ;;
 	esac
 	log ""
