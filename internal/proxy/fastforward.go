@@ -53,6 +53,11 @@ func (c *fastConn) forward(route *runtime.Route, up *upstream.Upstream, structur
 		tried.Add(node)
 		t := up.Targets[node.Index()]
 		c.entry.UpstreamAddr = t.Node.Addr
+		if c.chain != nil {
+			// $upstream_addr is known from here on, as in nginx (header
+			// filters and Lua read it before the log phase).
+			c.pctx.Served.UpstreamAddr = t.Node.Addr
+		}
 		upStart := time.Now()
 		c.upStart = upStart
 		uc, err := c.exchange(up, t, tm, structural, upgrade, hasBody)
@@ -91,6 +96,9 @@ func (c *fastConn) forward(route *runtime.Route, up *upstream.Upstream, structur
 		}
 		headLatency := time.Since(upStart)
 		c.entry.UpstreamStatus = c.resp.StatusCode
+		if c.chain != nil {
+			c.pctx.Served.UpstreamStatus = c.resp.StatusCode
+		}
 		s, n, k := c.respond(uc, t, tm, upgrade, keep)
 		c.entry.UpstreamLatency = time.Since(upStart)
 		// Done after the body: least_conn counts a streaming response as in

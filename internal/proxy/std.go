@@ -286,6 +286,10 @@ func (g *Gateway) forwardStd(w http.ResponseWriter, r *http.Request, q *stdReque
 			out.Host = t.HostHeader
 		}
 		entry.UpstreamAddr = t.Node.Addr
+		if sp != nil {
+			// $upstream_addr is known from here on, as in nginx.
+			sp.ctx.Served.UpstreamAddr = t.Node.Addr
+		}
 		ctx, cancel := context.WithCancel(upstream.WithConnectTimeout(r.Context(), tm.Connect))
 		var timedOut atomic.Bool
 		watchdog := time.AfterFunc(tm.Connect+tm.Send+tm.Read, func() { timedOut.Store(true); cancel() })
@@ -342,6 +346,9 @@ func (g *Gateway) forwardStd(w http.ResponseWriter, r *http.Request, q *stdReque
 			return status, n, false
 		}
 		entry.UpstreamStatus = resp.StatusCode
+		if sp != nil {
+			sp.ctx.Served.UpstreamStatus = resp.StatusCode
+		}
 		if resp.StatusCode == http.StatusSwitchingProtocols && upgrade == "" {
 			// An upgrade the route did not allow: never hand the raw
 			// connection over (the fast engine answers 502 too).

@@ -11,9 +11,10 @@ func queryArg(query, name string) (string, bool) {
 	for query != "" {
 		var pair string
 		pair, query, _ = strings.Cut(query, "&")
-		k, v, _ := strings.Cut(pair, "=")
-		// nginx compares argument names case-insensitively.
-		if strings.EqualFold(k, name) {
+		// nginx compares argument names case-insensitively, and a bare
+		// "name" without '=' is no value at all ($arg_name is not found).
+		k, v, ok := strings.Cut(pair, "=")
+		if ok && strings.EqualFold(k, name) {
 			return v, true
 		}
 	}

@@ -11,7 +11,8 @@ func TestQueryArg(t *testing.T) {
 		{"a=1&b=2", "c", "", false},
 		{"A=x", "a", "x", true},       // nginx compares names case-insensitively
 		{"a=%20x", "a", "%20x", true}, // and does not decode values
-		{"flag&a=1", "flag", "", true},
+		{"flag&a=1", "flag", "", false}, // a bare name without "=" is not an argument to nginx
+		{"flag=&a=1", "flag", "", true},
 		{"", "a", "", false},
 	}
 	for _, tc := range tests {
