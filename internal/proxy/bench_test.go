@@ -13,6 +13,8 @@ import (
 
 	"github.com/sluicegw/sluice/internal/config"
 	"github.com/sluicegw/sluice/internal/runtime"
+	_ "github.com/sluicegw/sluice/plugins/key-auth"
+	_ "github.com/sluicegw/sluice/plugins/limit-count"
 )
 
 // rawUpstream is a minimal keepalive HTTP/1.1 server: it answers every request
@@ -87,7 +89,38 @@ func BenchmarkFastProxy(b *testing.B) {
 	for _, routes := range []int{1, 1000} {
 		b.Run(fmt.Sprintf("routes=%d", routes), func(b *testing.B) {
 			up := rawUpstream(b, []byte("hello world"))
-			gw, _ := newBenchGateway(b, benchResources(up, routes))
+			benchFastProxy(b, benchResources(up, routes))
+		})
+	}
+}
+
+// BenchmarkFastProxyPlugins is BenchmarkFastProxy with key-auth and a local
+// limit-count on the route (the bench/ keyauth-count scenario), to show what
+// the plugin path costs on top of the plain proxy.
+func BenchmarkFastProxyPlugins(b *testing.B) {
+	for _, tc := range []struct {
+		name    string
+		plugins map[string]any
+	}{
+		{"key-auth", map[string]any{"key-auth": map[string]any{}}},
+		{"key-auth+limit-count", map[string]any{"key-auth": map[string]any{},
+			"limit-count": map[string]any{"count": 1e9, "time_window": 60, "key": "consumer_name"}}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			up := rawUpstream(b, []byte("hello world"))
+			res := benchResources(up, 1)
+			res.Routes[len(res.Routes)-1].Plugins = tc.plugins
+			res.Consumers = []config.Consumer{{Username: "jack",
+				Plugins: map[string]any{"key-auth": map[string]any{"key": "bench-key-0123456789"}}}}
+			benchFastProxy(b, res)
+		})
+	}
+}
+
+func benchFastProxy(b *testing.B, res *config.Resources) {
+	{
+		{
+			gw, _ := newBenchGateway(b, res)
 			l, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				b.Fatal(err)
@@ -108,7 +141,8 @@ func BenchmarkFastProxy(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer c.Close()
-			req := []byte("GET /bench/x HTTP/1.1\r\nHost: example.com\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+			req := []byte("GET /bench/x HTTP/1.1\r\nHost: example.com\r\nUser-Agent: bench\r\nAccept: */*\r\n" +
+				"apikey: bench-key-0123456789\r\n\r\n")
 			br := bufio.NewReaderSize(c, 4096)
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -120,7 +154,7 @@ func BenchmarkFastProxy(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-		})
+		}
 	}
 }
 
