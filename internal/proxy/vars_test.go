@@ -9,8 +9,8 @@ func TestQueryArg(t *testing.T) {
 	}{
 		{"a=1&b=2", "b", "2", true},
 		{"a=1&b=2", "c", "", false},
-		{"A=x", "a", "x", true},       // nginx compares names case-insensitively
-		{"a=%20x", "a", "%20x", true}, // and does not decode values
+		{"A=x", "a", "x", true},         // nginx compares names case-insensitively
+		{"a=%20x", "a", "%20x", true},   // and does not decode values
 		{"flag&a=1", "flag", "", false}, // a bare name without "=" is not an argument to nginx
 		{"flag=&a=1", "flag", "", true},
 		{"", "a", "", false},
