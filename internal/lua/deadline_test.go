@@ -75,10 +75,7 @@ func TestWatchdogLeavesWhenIdle(t *testing.T) {
 	wd := &inst.(*accessFns).rt.wd
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		wd.mu.Lock()
-		running := wd.running
-		wd.mu.Unlock()
-		if !running {
+		if !wd.running.Load() {
 			return
 		}
 		if time.Now().After(deadline) {

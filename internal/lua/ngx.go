@@ -223,8 +223,7 @@ func (vm *VM) requestCtx() *glua.LTable {
 }
 
 func (vm *VM) ngxCtxMeta() *glua.LTable {
-	const key = "lua.ngxCtxMeta"
-	if mt, ok := vm.cache[key].(*glua.LTable); ok {
+	if mt := vm.ngxCtxMT; mt != nil {
 		return mt
 	}
 	L := vm.L
@@ -237,7 +236,7 @@ func (vm *VM) ngxCtxMeta() *glua.LTable {
 		L.Push(glua.LNil)
 		return 1
 	}))
-	vm.remember(key, mt)
+	vm.ngxCtxMT = mt
 	return mt
 }
 
@@ -409,11 +408,12 @@ func pendingHeaders(c *plugin.Ctx) {
 	if vm != nil {
 		hs = vm.exitHdrs
 	} else if v, ok := c.Get(pendingKey); ok && v != nil {
-		// Left by a VM released after its request phase (release.go).
+		// Left by a VM released after its request phase (release.go);
+		// emptied below, kept in c until the request finishes.
 		if p, ok := v.(*pendingHeaderList); ok {
 			hs = p.h
+			defer func() { clear(p.h); p.h = p.h[:0] }()
 		}
-		c.Set(pendingKey, nil)
 	}
 	if len(hs) == 0 {
 		return
@@ -818,11 +818,11 @@ func (vm *VM) reqGetHeaders(L *glua.LState) int {
 // VM: __index normalises the key; for a request that cannot list its
 // headers it also asks the request.
 func (vm *VM) headersMeta(listed bool) *glua.LTable {
-	key := "lua.headersMeta"
+	slot := &vm.headersMetaListed
 	if !listed {
-		key = "lua.headersMetaLookup"
+		slot = &vm.headersMetaLookup
 	}
-	if mt, ok := vm.cache[key].(*glua.LTable); ok {
+	if mt := *slot; mt != nil {
 		return mt
 	}
 	L := vm.L
@@ -856,7 +856,7 @@ func (vm *VM) headersMeta(listed bool) *glua.LTable {
 		}
 		return 1
 	}))
-	vm.remember(key, mt)
+	*slot = mt
 	return mt
 }
 
@@ -864,6 +864,11 @@ func (vm *VM) headersMeta(listed bool) *glua.LTable {
 // LuaJIT does (%.14g) rather than as gopher-lua does.
 func luaString(v glua.LValue) string {
 	if n, ok := v.(glua.LNumber); ok {
+		// Integers (most header values) straight to a string: one
+		// allocation, none below 100, where appendNumber takes two.
+		if f := float64(n); f == math.Trunc(f) && math.Abs(f) < 1e14 {
+			return strconv.FormatInt(int64(f), 10)
+		}
 		return string(appendNumber(nil, n))
 	}
 	return glua.LVAsString(v)

@@ -20,7 +20,37 @@ import (
 // functions set with ngx.header (pendingHeaders adds them to the response).
 const pendingKey = "lua.pendingHeaders"
 
-type pendingHeaderList struct{ h []plugin.Header }
+// A pendingHeaderList is taken from its Runtime's pool and given back when
+// the request finishes (plugin.Ctx.Finish): a fresh one per request was two
+// of the key-check-and-count snippet's allocations.
+type pendingHeaderList struct {
+	rt *Runtime
+	h  []plugin.Header
+}
+
+// Finish returns the list to its pool once the request is over.
+func (p *pendingHeaderList) Finish() {
+	clear(p.h)
+	p.h = p.h[:0]
+	p.rt.pending.Put(p)
+}
+
+var _ plugin.Finisher = (*pendingHeaderList)(nil)
+
+// pendingList returns the list kept in c, or puts one from the pool there.
+func (rt *Runtime) pendingList(c *plugin.Ctx) *pendingHeaderList {
+	if v, ok := c.Get(pendingKey); ok && v != nil {
+		if p, ok := v.(*pendingHeaderList); ok {
+			return p
+		}
+	}
+	p, _ := rt.pending.Get().(*pendingHeaderList)
+	if p == nil {
+		p = &pendingHeaderList{rt: rt}
+	}
+	c.Set(pendingKey, p)
+	return p
+}
 
 // releaseIdle returns c's VM to the pool at the end of a request phase if
 // nothing in it belongs to the request any more: no ngx.ctx, no field set
@@ -41,7 +71,8 @@ func (rt *Runtime) releaseIdle(c *plugin.Ctx) {
 		}
 	}
 	if len(vm.exitHdrs) > 0 {
-		c.Set(pendingKey, &pendingHeaderList{append([]plugin.Header(nil), vm.exitHdrs...)})
+		p := rt.pendingList(c)
+		p.h = append(p.h[:0], vm.exitHdrs...)
 	}
 	c.Set(ctxKey, nil)
 	rt.put(vm)
@@ -55,6 +86,9 @@ func takePending(c *plugin.Ctx, vm *VM) {
 	}
 	if p, ok := v.(*pendingHeaderList); ok {
 		vm.exitHdrs = append(vm.exitHdrs, p.h...)
+		// Emptied, not removed: it goes back to the pool when the
+		// request finishes.
+		clear(p.h)
+		p.h = p.h[:0]
 	}
-	c.Set(pendingKey, nil)
 }

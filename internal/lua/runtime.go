@@ -67,8 +67,11 @@ type Runtime struct {
 	// included, so the gateway needs about as many VMs as it has requests
 	// in flight; building one costs ~230 µs and ~230 KB. Spare VMs are
 	// reused under load and left to the garbage collector when idle.
-	spare  sync.Pool
-	closed atomic.Bool
+	spare sync.Pool
+	// pending holds the lists of response headers released VMs leave in
+	// their requests (release.go).
+	pending sync.Pool
+	closed  atomic.Bool
 	// wd enforces the time limit of calls (deadline.go).
 	wd watchdog
 }
@@ -206,6 +209,7 @@ func (vm *VM) call(fn *glua.LFunction, limit time.Duration, args ...glua.LValue)
 		// One context for the VM's life; the watchdog stops it.
 		vm.dl = &vmContext{done: make(chan struct{})}
 		L.SetContext(vm.dl)
+		vm.rt.wd.register(vm.dl)
 	}
 	vm.rt.wd.begin(vm.dl, limit)
 	err = vm.pcall(len(args))
@@ -256,8 +260,13 @@ func (vm *VM) pcall(nargs int) (err error) {
 // function returns the function s's chunk returned in this VM, running the
 // chunk on first use.
 func (vm *VM) function(s *Script, limit time.Duration) (*glua.LFunction, error) {
+	if vm.memoScript == s {
+		return vm.memoFn, nil
+	}
 	if v, ok := vm.cache[s]; ok {
-		return v.(*glua.LFunction), nil
+		fn := v.(*glua.LFunction)
+		vm.memoScript, vm.memoFn = s, fn
+		return fn, nil
 	}
 	chunk := vm.L.NewFunctionFromProto(s.proto)
 	r, _, err := vm.call(chunk, limit)
@@ -269,6 +278,7 @@ func (vm *VM) function(s *Script, limit time.Duration) (*glua.LFunction, error) 
 		return nil, fmt.Errorf("only accept Lua function, the input code type is %s", r.Type().String())
 	}
 	vm.remember(s, fn)
+	vm.memoScript, vm.memoFn = s, fn
 	return fn, nil
 }
 

@@ -160,11 +160,15 @@ func (s *serverless) fail(c *plugin.Ctx, ph phase, err error) {
 
 // confTable is the plugin's conf as a Lua table, built once per VM.
 func (vm *VM) confTable(s *serverless) glua.LValue {
-	if t, ok := vm.cache[s]; ok {
-		return t
+	if vm.memoOwner == s {
+		return vm.memoConf
 	}
-	t := goToLua(vm.L, s.conf)
-	vm.remember(s, t)
+	t, ok := vm.cache[s]
+	if !ok {
+		t = goToLua(vm.L, s.conf)
+		vm.remember(s, t)
+	}
+	vm.memoOwner, vm.memoConf = s, t
 	return t
 }
 
@@ -185,8 +189,7 @@ func (vm *VM) requestAPICtx() glua.LValue {
 
 // apiCtxMeta is the metatable of the APISIX ctx, built once per VM.
 func (vm *VM) apiCtxMeta() *glua.LTable {
-	const key = "lua.apiCtxMeta"
-	if mt, ok := vm.cache[key].(*glua.LTable); ok {
+	if mt := vm.apiMeta; mt != nil {
 		return mt
 	}
 	L := vm.L
@@ -222,7 +225,14 @@ func (vm *VM) apiCtxMeta() *glua.LTable {
 		L.Push(v)
 		return 1
 	}))
-	vm.remember(key, mt)
+	// A field the script adds marks the table as used: reset then
+	// drops it instead of keeping it for the next request.
+	mt.RawSetString("__newindex", L.NewFunction(func(L *glua.LState) int {
+		vm.apiCtxUsed = true
+		L.RawSet(L.CheckTable(1), L.Get(2), L.Get(3))
+		return 0
+	}))
+	vm.apiMeta = mt
 	return mt
 }
 

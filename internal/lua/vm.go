@@ -54,7 +54,19 @@ type VM struct {
 	dl *vmContext
 
 	// Built once per VM.
-	ngx          *glua.LTable
+	ngx *glua.LTable
+	// Per-VM metatables, kept out of cache: looking them up there hashed
+	// an interface key on every request.
+	apiMeta, ngxCtxMT, headersMetaListed, headersMetaLookup *glua.LTable
+	// memo is the last Script run in this VM and the function it
+	// returned, memoConf the last serverless instance and its conf
+	// table: a route's functions are asked for on every request, and the
+	// cache map's interface-keyed lookup was a share of a short function's
+	// cost. Both also stay in cache.
+	memoScript   *Script
+	memoFn       *glua.LFunction
+	memoOwner    *serverless
+	memoConf     glua.LValue
 	exitSentinel *glua.LUserData
 	jsonEncode   *glua.LFunction // cjson.safe.encode, when luangx provides it
 
@@ -70,9 +82,11 @@ type VM struct {
 	exitCode int
 	ngxCtx   *glua.LTable // ngx.ctx
 	apiCtx   *glua.LTable // APISIX's ctx argument
-	body     []byte       // ngx.req.read_body
-	bodyRead bool
-	bodyBig  bool
+	// apiCtxUsed: a field was added to apiCtx (its __newindex ran).
+	apiCtxUsed bool
+	body       []byte // ngx.req.read_body
+	bodyRead   bool
+	bodyBig    bool
 	// body_filter
 	chunk     []byte
 	eof       bool
@@ -117,7 +131,18 @@ func (vm *VM) reset() {
 	clear(vm.exitHdrs)
 	vm.exitHdrs = vm.exitHdrs[:0]
 	vm.exiting, vm.exitCode = false, 0
-	vm.ngxCtx, vm.apiCtx = nil, nil
+	vm.ngxCtx = nil
+	// APISIX pools its ctx tables too (tablepool "api_ctx", released
+	// after the log phase): a ctx the request left as it was given, empty
+	// and with its metatable, serves the next request instead of a new
+	// table per request. One the script wrote to is dropped (a rawset
+	// bypasses __newindex; the emptiness check catches what it left).
+	if t := vm.apiCtx; t != nil {
+		if k, _ := t.Next(glua.LNil); vm.apiCtxUsed || k != glua.LNil || t.Metatable != vm.apiMeta {
+			vm.apiCtx = nil
+		}
+	}
+	vm.apiCtxUsed = false
 	vm.body, vm.bodyRead, vm.bodyBig = nil, false, false
 	vm.chunk, vm.eof, vm.newChunk, vm.chunkSet, vm.truncated = nil, false, nil, false, false
 	vm.L.SetTop(0)

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -18,6 +19,9 @@ import (
 func OpenShared(L *lua.LState, ngx *lua.LTable, dicts *shdict.Registry) {
 	methods := L.NewTable()
 	L.SetFuncs(methods, sharedMethods)
+	// get, per VM, with the VM's cache of boxed string values.
+	box := &strBox{}
+	methods.RawSetString("get", L.NewFunction(func(L *lua.LState) int { return shGet(L, box) }))
 	mt := L.NewTable()
 	mt.RawSetString("__index", methods)
 
@@ -52,7 +56,7 @@ func OpenShared(L *lua.LState, ngx *lua.LTable, dicts *shdict.Registry) {
 }
 
 var sharedMethods = map[string]lua.LGFunction{
-	"get":           shGet,
+	"get":           func(L *lua.LState) int { return shGet(L, nil) }, // replaced per VM by OpenShared
 	"get_stale":     shGetStale,
 	"set":           func(L *lua.LState) int { return shStore(L, storeSet) },
 	"safe_set":      func(L *lua.LState) int { return shStore(L, storeSafeSet) },
@@ -138,7 +142,38 @@ func pushValue(L *lua.LState, v shdict.Value) {
 	}
 }
 
-func shGet(L *lua.LState) int {
+// strBox caches, per VM, the Lua values of strings read from dictionaries:
+// turning a Go string into a Lua value allocates, and a dictionary hands
+// out the same string (the one it stored) on every read of an unchanged
+// entry, as in a key-to-consumer lookup table read on every request.
+// Strings are immutable and shdict copies what it stores, so the same data
+// pointer and length are the same string. Direct-mapped; only short
+// strings, so that the cache keeps little memory alive.
+type strBox struct {
+	ent [16]struct {
+		p *byte
+		n int
+		v lua.LValue
+	}
+}
+
+const strBoxMax = 256
+
+func (b *strBox) value(s string) lua.LValue {
+	if b == nil || len(s) == 0 || len(s) > strBoxMax {
+		return lua.LString(s)
+	}
+	p := unsafe.StringData(s)
+	e := &b.ent[(uintptr(unsafe.Pointer(p))>>4)&uintptr(len(b.ent)-1)]
+	if e.p == p && e.n == len(s) {
+		return e.v
+	}
+	v := lua.LValue(lua.LString(s))
+	e.p, e.n, e.v = p, len(s), v
+	return v
+}
+
+func shGet(L *lua.LState, box *strBox) int {
 	d := zone(L)
 	k, ok := keyChecked(L)
 	if !ok {
@@ -154,7 +189,11 @@ func shGet(L *lua.LState) int {
 		L.Push(lua.LString("value is a list"))
 		return 2
 	}
-	pushValue(L, v)
+	if v.Kind == shdict.KindString {
+		L.Push(box.value(v.Str))
+	} else {
+		pushValue(L, v)
+	}
 	if flags != 0 {
 		L.Push(lua.LNumber(flags))
 		return 2
