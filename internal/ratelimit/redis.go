@@ -56,6 +56,9 @@ type RedisConfig struct {
 	ClusterName      string
 	ClusterSSL       bool
 	ClusterSSLVerify bool
+	// Direct turns coalescing (coalesce.go) off: every call is its own
+	// round trip. Not an APISIX field; benchmarks compare both ways.
+	Direct bool
 }
 
 // CheckPolicy validates policy and, for the Redis policies, the fields
@@ -140,6 +143,7 @@ func SharedBackend(deps plugin.Deps, c *RedisConfig, owner string) *Backend {
 type Backend struct {
 	Client  redis.UniversalClient
 	Timeout time.Duration
+	co      *coalescer // nil when RedisConfig.Direct
 	owner   string
 	log     *slog.Logger
 
@@ -151,7 +155,12 @@ type Backend struct {
 }
 
 // Close closes the pool; Lasting calls it once no configuration uses it.
-func (b *Backend) Close() error { return b.Client.Close() }
+func (b *Backend) Close() error {
+	if b.co != nil {
+		b.co.close()
+	}
+	return b.Client.Close()
+}
 
 // NewBackend builds the client without connecting: connections are dialled
 // on first use, so building never blocks a configuration load. Scripts are
@@ -172,6 +181,9 @@ func NewBackend(c *RedisConfig, owner string, log *slog.Logger) *Backend {
 			ContextTimeoutEnabled: true, PoolSize: c.KeepalivePool, ConnMaxIdleTime: idle,
 			MaintNotificationsConfig: noMaint,
 		})
+		// Cluster calls stay direct: a ClusterClient pipeline re-sends a
+		// node's whole batch after a read error or timeout (bounded by
+		// MaxRedirects, not MaxRetries), which could run scripts twice.
 		return b
 	}
 	user := ""
@@ -187,7 +199,15 @@ func NewBackend(c *RedisConfig, owner string, log *slog.Logger) *Backend {
 		ContextTimeoutEnabled: true, PoolSize: c.KeepalivePool, ConnMaxIdleTime: idle,
 		MaintNotificationsConfig: noMaint,
 	})
+	b.coalesce(c)
 	return b
+}
+
+// coalesce starts the senders unless c asks for direct calls.
+func (b *Backend) coalesce(c *RedisConfig) {
+	if !c.Direct {
+		b.co = newCoalescer(b.Client)
+	}
 }
 
 func tlsConfig(on, verify bool, serverName string) *tls.Config {

@@ -68,9 +68,7 @@ func (r *redisCounter) member() string {
 // it returns the count including it. A Redis error or a reply later than
 // redis_timeout returns an error; the caller degrades or rejects.
 func (r *redisCounter) incoming(key, member string) (int64, bool, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), r.b.Timeout)
-	defer cancel()
-	res, err := incomingScript.Run(ctx, r.b.Client, []string{key}, r.limit, r.ttl, member).Int64Slice()
+	res, err := r.b.Run(incomingScript, []string{key}, r.limit, r.ttl, member).Int64Slice()
 	if err != nil {
 		return 0, false, fmt.Errorf("redis: %w", err)
 	}

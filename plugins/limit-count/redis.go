@@ -1,7 +1,6 @@
 package limitcount
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"time"
@@ -94,12 +93,10 @@ type redisLimiter struct {
 // reply later than redis_timeout returns an error; the caller degrades or
 // rejects.
 func (l *redisLimiter) take(key string, cost int64, _ time.Time) (verdict, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), l.b.Timeout)
-	defer cancel()
 	if l.sliding {
-		return l.slide(ctx, key, cost)
+		return l.slide(key, cost)
 	}
-	res, err := incrScript.Run(ctx, l.b.Client, []string{key}, cost, l.window).Int64Slice()
+	res, err := l.b.Run(incrScript, []string{key}, cost, l.window).Int64Slice()
 	if err != nil {
 		return verdict{}, fmt.Errorf("redis: %w", err)
 	}
@@ -115,8 +112,8 @@ func (l *redisLimiter) take(key string, cost int64, _ time.Time) (verdict, error
 
 // slide counts under a sliding window: the script decides, and the
 // verdict (Remaining, Reset) is worked out here as the local table does.
-func (l *redisLimiter) slide(ctx context.Context, key string, cost int64) (verdict, error) {
-	res, err := slideScript.Run(ctx, l.b.Client, []string{key}, l.limit, l.window, cost).Int64Slice()
+func (l *redisLimiter) slide(key string, cost int64) (verdict, error) {
+	res, err := l.b.Run(slideScript, []string{key}, l.limit, l.window, cost).Int64Slice()
 	if err != nil {
 		return verdict{}, fmt.Errorf("redis: %w", err)
 	}

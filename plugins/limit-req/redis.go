@@ -1,7 +1,6 @@
 package limitreq
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"strconv"
@@ -73,9 +72,7 @@ func newRedisLimiter(b *ratelimit.Backend, rate, burst float64) *redisLimiter {
 // error or a reply later than redis_timeout returns an error; the caller
 // degrades or rejects.
 func (l *redisLimiter) take(key string, _ time.Time) (time.Duration, bool, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), l.b.Timeout)
-	defer cancel()
-	res, err := takeScript.Run(ctx, l.b.Client, []string{key}, l.rateArg, l.burstArg, l.ttl).Slice()
+	res, err := l.b.Run(takeScript, []string{key}, l.rateArg, l.burstArg, l.ttl).Slice()
 	if err != nil {
 		return 0, false, fmt.Errorf("redis: %w", err)
 	}
