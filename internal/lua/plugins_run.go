@@ -107,20 +107,10 @@ func (p *customPlugin) BodyFilter(c *plugin.Ctx, chunk []byte, eof bool) []byte 
 	if !p.def.phases[phaseBodyFilter] {
 		return chunk
 	}
-	vm := p.rt.bind(c)
-	if vm.truncated {
-		return nil
-	}
-	vm.chunk, vm.eof, vm.chunkSet = chunk, eof, false
-	_, _, err := p.run(c, phaseBodyFilter)
-	vm.exiting = false
-	vm.chunk = nil
-	if err != nil || !vm.chunkSet {
-		return chunk
-	}
-	out := append([]byte(nil), vm.newChunk...)
-	vm.newChunk, vm.chunkSet = vm.newChunk[:0], false
-	return out
+	return p.rt.bind(c).filterBody(chunk, eof, func() error {
+		_, _, err := p.run(c, phaseBodyFilter)
+		return err
+	})
 }
 
 // Log runs the module's log function after the response was sent.

@@ -418,12 +418,23 @@ func (p *headerFilterFns) HeaderFilter(c *plugin.Ctx) {
 // eof; assigning ngx.arg[1] replaces the chunk, ngx.arg[2] = true ends the
 // body there.
 func (p *bodyFilterFns) BodyFilter(c *plugin.Ctx, chunk []byte, eof bool) []byte {
-	vm := p.rt.bind(c)
+	return p.rt.bind(c).filterBody(chunk, eof, func() error {
+		_, _, err := p.run(c, phaseBodyFilter)
+		return err
+	})
+}
+
+// filterBody runs one body_filter call (run) with ngx.arg[1] = chunk and
+// ngx.arg[2] = eof, and returns what to send instead of chunk: the script's
+// ngx.arg[1] when it assigned one, else chunk. Once a script ended the body
+// (ngx.arg[2] = true), nothing more is sent. Serverless functions and
+// custom plugins share it.
+func (vm *VM) filterBody(chunk []byte, eof bool, run func() error) []byte {
 	if vm.truncated {
 		return nil
 	}
 	vm.chunk, vm.eof, vm.chunkSet = chunk, eof, false
-	_, _, err := p.run(c, phaseBodyFilter)
+	err := run()
 	vm.exiting = false
 	vm.chunk = nil
 	if err != nil || !vm.chunkSet {
