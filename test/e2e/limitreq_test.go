@@ -168,45 +168,7 @@ func TestLimitReqRedisOutage(t *testing.T) {
 	redis := fmt.Sprintf(`"policy":"redis","redis_host":"127.0.0.1","redis_port":%d,"redis_timeout":%d`, rs.Port(), timeoutMS)
 	mustAdmin(t, g, "PUT", "/apisix/admin/routes/strict", lrRoute("/strict", `{"rate":0.1,"burst":1,"nodelay":true,"key":"http_x_k",`+redis+`}`))
 	mustAdmin(t, g, "PUT", "/apisix/admin/routes/lenient", lrRoute("/lenient", `{"rate":0.1,"burst":1,"nodelay":true,"key":"http_x_k","allow_degradation":true,`+redis+`}`))
-	lcWaitRoute(t, g.URL+"/strict", 200)
-	lcWaitRoute(t, g.URL+"/lenient", 200)
-
-	check := func(phase string) time.Duration {
-		t.Helper()
-		urls := append(repeat(g.URL+"/strict", 10), repeat(g.URL+"/lenient", 10)...)
-		var slowest time.Duration
-		for i, r := range lcBurst(t, urls, phase) {
-			slowest = max(slowest, r.took)
-			if r.took > timeoutMS*time.Millisecond+margin {
-				t.Errorf("%s: a request took %v, redis_timeout is %dms", phase, r.took, timeoutMS)
-			}
-			if i < 10 {
-				if r.status != 500 || !strings.Contains(r.body, "<title>500 Internal Server Error</title>") {
-					t.Errorf("%s, no degradation: %d %q, want 500 with nginx's page", phase, r.status, r.body)
-				}
-			} else if r.status != 200 {
-				t.Errorf("%s, allow_degradation: %d, want 200", phase, r.status)
-			}
-		}
-		return slowest
-	}
-	rs.Pause()
-	if slowest := check("frozen"); slowest < timeoutMS*time.Millisecond*8/10 {
-		t.Errorf("frozen Redis: slowest request %v, expected about redis_timeout: was Redis really frozen?", slowest)
-	}
-	rs.Resume()
-	rs.Stop()
-	check("down")
-	g.WaitLog(t, "limit-req: redis unavailable", 5*time.Second)
-
-	rs.Restart()
-	deadline := time.Now().Add(5 * time.Second)
-	for lcGet(g.URL+"/strict", "back").status != 200 {
-		if time.Now().After(deadline) {
-			t.Fatal("Redis is back but /strict does not admit again")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	redisOutage(t, g, rs, timeoutMS*time.Millisecond+margin, timeoutMS*time.Millisecond, "limit-req: redis unavailable")
 	lcGet(g.URL+"/strict", "back") // burst 1: the second fits
 	if r := lcGet(g.URL+"/strict", "back"); r.status != 503 {
 		t.Errorf("after Redis came back, over the burst: %d, want 503", r.status)
