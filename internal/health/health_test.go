@@ -162,9 +162,16 @@ func TestActiveTCPDownAndBack(t *testing.T) {
 	if st.Counter.TCPFailure != 2 || st.Status != "unhealthy" {
 		t.Fatalf("status %+v, want unhealthy after 2 tcp failures", st)
 	}
-	ln2, err := net.Listen("tcp", addr)
+	// Reopen the same port; the kernel may need a moment to release it.
+	var ln2 net.Listener
+	for range 50 {
+		if ln2, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err != nil {
-		t.Skipf("port %s taken meanwhile: %v", addr, err)
+		t.Fatalf("reopening %s: %v", addr, err)
 	}
 	defer ln2.Close()
 	go accept(ln2)
