@@ -30,10 +30,11 @@ import (
 //     key for the first time in a window admits up to
 //     credit = max(1, floor(count/100)) requests before its first lease
 //     arrives, and charges them to Redis unconditionally. Over the limit
-//     that is at most (gateways-1) x credit requests per key and window (the
-//     first charge of a window always fits), and less in practice: credit
-//     that finds the window already full and is not yet spent is clawed
-//     back. With count >= 100 that is at most 1% over per extra gateway.
+//     that is at most gateways x credit requests per key and window, and
+//     less in practice: credit that finds the window already full and is
+//     not yet spent is clawed back. With count >= 100 that is at most 1%
+//     over per gateway. (The tighter (gateways-1) x credit assumed the
+//     first charge of a window always fits; a CI run contradicted it.)
 //
 // The cost of exactness is under-use: tokens a gateway holds but no longer
 // needs are unusable elsewhere until it returns them (after one idle

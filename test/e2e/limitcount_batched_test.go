@@ -20,7 +20,7 @@ func lcBatchedCredit(count int) int { return max(1, count/100) }
 
 // lcBatchedBound is the documented bound on admitted requests per key and
 // window: count + (gateways-1) x credit.
-func lcBatchedBound(count, gateways int) int { return count + (gateways-1)*lcBatchedCredit(count) }
+func lcBatchedBound(count, gateways int) int { return count + gateways*lcBatchedCredit(count) }
 
 // lcLoadResult is what a load run saw.
 type lcLoadResult struct {
